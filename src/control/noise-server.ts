@@ -1,0 +1,96 @@
+/**
+ * HTTP/2 served over controlbase connections: Tailscale clients speak HTTP/2 with prior
+ * knowledge inside the Noise channel and multiplex the long-lived map stream, registration and
+ * lite map updates over that one connection. Sessions have no idle timeout, because a map
+ * stream may sit quiet between keepalives.
+ */
+import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+
+import type { ControlConn } from '../../protocol/controlbase/conn.js';
+import type { Logger } from '../log.js';
+import { type NoiseRequestContext, type NoiseRouter, RequestBodyError, normalizePath, respond } from './noise-routes.js';
+
+export interface NoiseServerOptions {
+  router: NoiseRouter;
+  log: Logger;
+  /** Time a client has after the handshake to open its first stream. */
+  firstRequestTimeoutMs: number;
+  /** Concurrent streams per connection; a client needs a handful (map, register, lite updates). */
+  maxConcurrentStreams?: number;
+}
+
+export class NoiseServer {
+  private readonly sessions = new Set<ServerHttp2Session>();
+
+  constructor(private readonly options: NoiseServerOptions) {}
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Takes over a freshly handshaken connection and serves HTTP/2 on it until either side closes. */
+  serve(conn: ControlConn, remoteAddress: string): void {
+    const log = this.options.log.child({ remote: remoteAddress, machine: conn.peer.short() });
+    const context: NoiseRequestContext = {
+      machineKey: conn.peer,
+      protocolVersion: conn.protocolVersion,
+      remoteAddress,
+      log,
+    };
+
+    conn.on('error', (error) => log.warn({ err: error.message }, 'control connection failed'));
+
+    const session = http2.performServerHandshake(conn, {
+      settings: { maxConcurrentStreams: this.options.maxConcurrentStreams ?? 100 },
+    });
+    this.sessions.add(session);
+
+    const firstRequestTimer = setTimeout(() => {
+      log.info({ timeoutMs: this.options.firstRequestTimeoutMs }, 'closing control connection: no HTTP/2 request after the handshake');
+      session.destroy();
+      conn.destroy();
+    }, this.options.firstRequestTimeoutMs);
+
+    session.on('stream', (stream, headers) => {
+      clearTimeout(firstRequestTimer);
+      this.dispatch(stream, headers, context);
+    });
+    session.on('error', (error) => log.warn({ err: error.message }, 'HTTP/2 session failed'));
+    session.on('close', () => {
+      clearTimeout(firstRequestTimer);
+      this.sessions.delete(session);
+      if (!conn.destroyed) conn.destroy();
+      log.debug('control connection closed');
+    });
+  }
+
+  private dispatch(stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders, context: NoiseRequestContext): void {
+    const method = headers[':method'] ?? 'GET';
+    const rawPath = headers[':path'] ?? '/';
+    stream.on('error', (error) => context.log.debug({ err: error.message, path: rawPath }, 'HTTP/2 stream failed'));
+
+    const handler = this.options.router.match(method, rawPath);
+    if (handler === undefined) {
+      context.log.debug({ method, path: normalizePath(rawPath) }, 'no route inside the Noise channel');
+      respond(stream, 404, 'not found\n');
+      return;
+    }
+
+    Promise.resolve()
+      .then(() => handler(stream, headers, context))
+      .catch((error: unknown) => {
+        if (error instanceof RequestBodyError) {
+          respond(stream, error.status, `${error.message}\n`);
+          return;
+        }
+        context.log.error({ err: error, method, path: rawPath }, 'control request handler failed');
+        respond(stream, 500, 'internal server error\n');
+      });
+  }
+
+  /** Ends every control connection, for shutdown. */
+  closeAll(): void {
+    for (const session of this.sessions) session.destroy();
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The `/ts2021` endpoint: turns an HTTP upgrade or a WebSocket into a controlbase connection
+ * and hands it to the Noise server. Both transports meet in `completeHandshake`, so everything
+ * after the first message runs the same code.
+ *
+ * Each failure ends only the connection it happened on and is logged with the remote address
+ * and the reason. Malformed requests get an HTTP 400; a handshake that fails after the
+ * headers were accepted gets a controlbase error message, which clients print as
+ * `server error: "…"`.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+
+import { ControlConn } from '../../protocol/controlbase/conn.js';
+import { HandshakeError, peekProtocolVersion, respondToInitiation } from '../../protocol/controlbase/handshake.js';
+import { encodeErrorMessage } from '../../protocol/controlbase/messages.js';
+import {
+  HANDSHAKE_HEADER,
+  SWITCHING_PROTOCOLS_HEAD,
+  UpgradeRequestError,
+  WEBSOCKET_SUBPROTOCOL,
+  checkUpgradeHeaders,
+  decodeHandshakeValue,
+} from '../../protocol/ts2021/upgrade.js';
+import type { X25519PrivateKey } from '../../protocol/x25519.js';
+import type { Logger } from '../log.js';
+
+/**
+ * Oldest client protocol (capability) version served: 106, Tailscale 1.74, the same floor
+ * Headscale 0.28 uses. Older clients lack fields this server relies on.
+ */
+export const MIN_PROTOCOL_VERSION = 106;
+
+export interface Ts2021Options {
+  serverKey: X25519PrivateKey;
+  log: Logger;
+  onConnection: (conn: ControlConn, remoteAddress: string) => void;
+}
+
+export class Ts2021Endpoint {
+  private readonly websockets = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // Controlbase records are at most 4096 bytes, but a client may batch several per message.
+    maxPayload: 1024 * 1024,
+    handleProtocols: (protocols) => (protocols.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false),
+  });
+
+  constructor(private readonly options: Ts2021Options) {}
+
+  /** Handles an `upgrade` event for the `/ts2021` path. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const remoteAddress = describeRemote(request);
+    const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    try {
+      if (isWebSocket) {
+        this.upgradeWebSocket(request, socket, head, remoteAddress);
+      } else {
+        this.upgradePlain(request, socket, head, remoteAddress);
+      }
+    } catch (error) {
+      if (!(error instanceof UpgradeRequestError)) throw error;
+      this.options.log.info({ remote: remoteAddress, reason: error.message, websocket: isWebSocket }, 'rejected ts2021 upgrade');
+      rejectUpgrade(socket, error.status, error.message);
+    }
+  }
+
+  private upgradePlain(request: IncomingMessage, socket: Duplex, head: Buffer, remoteAddress: string): void {
+    checkUpgradeHeaders(request.headers.upgrade, request.headers.connection);
+    const initiation = decodeHandshakeValue(request.headers[HANDSHAKE_HEADER.toLowerCase()]);
+
+    socket.on('error', (error) => this.options.log.debug({ remote: remoteAddress, err: error.message }, 'ts2021 socket failed'));
+    const reply = this.completeHandshake(initiation, remoteAddress);
+    socket.write(SWITCHING_PROTOCOLS_HEAD);
+    if (reply.ok) {
+      socket.write(reply.response);
+      this.options.onConnection(new ControlConn(socket, reply.session, head), remoteAddress);
+    } else {
+      socket.end(reply.errorMessage);
+    }
+  }
+
+  private upgradeWebSocket(request: IncomingMessage, socket: Duplex, head: Buffer, remoteAddress: string): void {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const initiation = decodeHandshakeValue(url.searchParams.get(HANDSHAKE_HEADER));
+    const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(WEBSOCKET_SUBPROTOCOL)) {
+      throw new UpgradeRequestError(400, `WebSocket subprotocol ${WEBSOCKET_SUBPROTOCOL} not offered`);
+    }
+
+    this.websockets.handleUpgrade(request, socket, head, (websocket) => {
+      const reply = this.completeHandshake(initiation, remoteAddress);
+      if (!reply.ok) {
+        websocket.send(reply.errorMessage, () => websocket.close());
+        return;
+      }
+      websocket.send(reply.response);
+      const stream = createWebSocketStream(websocket);
+      this.options.onConnection(new ControlConn(stream, reply.session), remoteAddress);
+    });
+  }
+
+  private completeHandshake(
+    initiation: Buffer,
+    remoteAddress: string,
+  ): { ok: true; response: Buffer; session: ReturnType<typeof respondToInitiation>['result'] } | { ok: false; errorMessage: Buffer } {
+    const version = peekProtocolVersion(initiation) ?? 0;
+    if (version < MIN_PROTOCOL_VERSION) {
+      const reason = `unsupported client protocol version ${version}; this server needs capability version ${MIN_PROTOCOL_VERSION} (Tailscale 1.74) or newer`;
+      this.options.log.info({ remote: remoteAddress, protocolVersion: version }, 'rejected ts2021 handshake: client too old');
+      return { ok: false, errorMessage: encodeErrorMessage(reason) };
+    }
+    try {
+      const { response, result } = respondToInitiation(initiation, this.options.serverKey);
+      this.options.log.debug({ remote: remoteAddress, machine: result.peer.short(), protocolVersion: version }, 'ts2021 handshake complete');
+      return { ok: true, response, session: result };
+    } catch (error) {
+      if (!(error instanceof HandshakeError)) throw error;
+      this.options.log.info({ remote: remoteAddress, protocolVersion: version, reason: error.message }, 'rejected ts2021 handshake');
+      return { ok: false, errorMessage: encodeErrorMessage('handshake failed') };
+    }
+  }
+
+  close(): void {
+    this.websockets.close();
+  }
+}
+
+function describeRemote(request: IncomingMessage): string {
+  const { remoteAddress, remotePort } = request.socket;
+  if (remoteAddress === undefined) return 'unknown';
+  return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
+}
+
+/** Answers an upgrade request that will not be upgraded, on the raw socket. */
+export function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  const reason = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 426 ? 'Upgrade Required' : 'Error';
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n' +
+      '\r\n' +
+      body,
+  );
+}

@@ -1,0 +1,79 @@
+/**
+ * The public HTTP listener: `GET /key`, the `/ts2021` control upgrade and health checks, on
+ * one port and at the root path, because clients open `/ts2021` at the host root whatever
+ * path the login URL has.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+
+import type { MachinePublic } from '../../protocol/key.js';
+import { UPGRADE_PATH } from '../../protocol/ts2021/upgrade.js';
+import { rejectUpgrade } from '../control/ts2021.js';
+import type { Logger } from '../log.js';
+
+/** Handles an HTTP upgrade for one path, such as `/ts2021` or `/derp`. */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface HttpAppOptions {
+  log: Logger;
+  noisePublicKey: MachinePublic;
+  upgrades: Map<string, UpgradeHandler>;
+}
+
+/** `legacyPublicKey` is for pre-Noise clients; 1.92 ignores it, so the all-zero key is sent. */
+const ZERO_MACHINE_KEY = `mkey:${'0'.repeat(64)}`;
+
+export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // A client that is slow to send its request head is dropped after this long.
+    http: { headersTimeout: 10_000, requestTimeout: 60_000 },
+  });
+
+  app.get(
+    '/key',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { v: { type: 'integer', minimum: 0, description: 'the client capability version' } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { legacyPublicKey: { type: 'string' }, publicKey: { type: 'string' } },
+            required: ['legacyPublicKey', 'publicKey'],
+          },
+        },
+      },
+    },
+    async () => ({ legacyPublicKey: ZERO_MACHINE_KEY, publicKey: options.noisePublicKey.toString() }),
+  );
+
+  // Reached only by requests to /ts2021 without the upgrade headers.
+  app.route({
+    method: ['GET', 'POST'],
+    url: UPGRADE_PATH,
+    schema: { querystring: { type: 'object', additionalProperties: true } },
+    handler: async (_request, reply) =>
+      reply.code(400).type('text/plain; charset=utf-8').send('ts2021 requires Upgrade: tailscale-control-protocol or a WebSocket\n'),
+  });
+
+  app.get('/health', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const handler = options.upgrades.get(path);
+    if (handler === undefined) {
+      rejectUpgrade(socket, 404, `no upgrade endpoint at ${path}`);
+      return;
+    }
+    handler(request, socket, head);
+  });
+
+  return app;
+}

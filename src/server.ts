@@ -1,0 +1,69 @@
+/**
+ * The composition root: builds every part of the coordinator from its configuration and wires
+ * them together. Nothing else constructs parts, so this file shows the whole architecture.
+ */
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+
+import { MachinePublic } from '../protocol/key.js';
+import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
+import type { Config } from './config/config.js';
+import { registerEchoRoute } from './control/echo.js';
+import { loadOrCreatePrivateKey } from './control/noise-key.js';
+import { NoiseRouter } from './control/noise-routes.js';
+import { NoiseServer } from './control/noise-server.js';
+import { Ts2021Endpoint } from './control/ts2021.js';
+import { buildHttpApp, type UpgradeHandler } from './http/app.js';
+import type { Logger } from './log.js';
+
+export interface Coordinator {
+  /** Where clients reach the coordinator: the configured server URL. */
+  serverUrl: string;
+  /** The address actually bound, useful when the configured port was 0. */
+  address: { host: string; port: number };
+  noisePublicKey: MachinePublic;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(config: Config, log: Logger): Promise<Coordinator> {
+  fs.mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+
+  const { key: noiseKey, created } = loadOrCreatePrivateKey(config.noise.private_key_path);
+  const noisePublicKey = MachinePublic.fromBytes(noiseKey.publicKey);
+  log.info({ path: config.noise.private_key_path, publicKey: noisePublicKey.toString(), created }, created ? 'created Noise key' : 'loaded Noise key');
+
+  const router = new NoiseRouter();
+  if (config.control.echo_route) {
+    registerEchoRoute(router);
+    log.warn('the test echo route is enabled inside the Noise channel');
+  }
+  const noiseServer = new NoiseServer({
+    router,
+    log: log.child({ component: 'control' }),
+    firstRequestTimeoutMs: config.control.first_request_timeout,
+  });
+  const ts2021 = new Ts2021Endpoint({
+    serverKey: noiseKey,
+    log: log.child({ component: 'ts2021' }),
+    onConnection: (conn, remoteAddress) => noiseServer.serve(conn, remoteAddress),
+  });
+
+  const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);
+  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const bound = app.server.address() as AddressInfo;
+  const serverUrl = config.listen.port === 0 ? config.server_url.replace(/:0$/, `:${bound.port}`) : config.server_url;
+  log.info({ listen: `${bound.address}:${bound.port}`, serverUrl }, 'coordinator listening');
+
+  return {
+    serverUrl,
+    address: { host: bound.address, port: bound.port },
+    noisePublicKey,
+    async close() {
+      ts2021.close();
+      noiseServer.closeAll();
+      await app.close();
+      log.info('coordinator stopped');
+    },
+  };
+}

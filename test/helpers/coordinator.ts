@@ -1,0 +1,73 @@
+/**
+ * Starts a real coordinator for a test: its own temporary data folder, a free loopback port,
+ * and its log lines captured so tests can assert on what was logged.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/log.js';
+import { type Coordinator, startCoordinator } from '../../src/server.js';
+
+export interface TestCoordinator extends Coordinator {
+  dataDir: string;
+  /** Every log line so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the first log line for which `match` returns true, waiting up to `timeoutMs`. */
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Stops the coordinator and removes its data folder unless `keepData` is set. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export async function startTestCoordinator(
+  options: { dataDir?: string; overrides?: Record<string, string> } = {},
+): Promise<TestCoordinator> {
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-test-'));
+  const config = loadConfig({
+    overrides: { listen_addr: '127.0.0.1:0', data_dir: dataDir, 'log.level': 'debug', ...options.overrides },
+  });
+
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (text.trim() === '') continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        logs.push(line);
+        for (const waiter of waiters.splice(0)) {
+          if (waiter.match(line)) waiter.resolve(line);
+          else waiters.push(waiter);
+        }
+      }
+      callback();
+    },
+  });
+
+  const coordinator = await startCoordinator(config, createLogger({ level: config.log.level, destination }));
+  return {
+    ...coordinator,
+    dataDir,
+    logs,
+    waitForLog(match, timeoutMs = 5000) {
+      const found = logs.find(match);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({
+          match,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+      });
+    },
+    async stop(stopOptions = {}) {
+      await coordinator.close();
+      if (!stopOptions.keepData && options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
