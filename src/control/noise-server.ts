@@ -20,12 +20,12 @@ export interface NoiseServerOptions {
 }
 
 export class NoiseServer {
-  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly connections = new Map<ServerHttp2Session, ControlConn>();
 
   constructor(private readonly options: NoiseServerOptions) {}
 
   get connectionCount(): number {
-    return this.sessions.size;
+    return this.connections.size;
   }
 
   /** Takes over a freshly handshaken connection and serves HTTP/2 on it until either side closes. */
@@ -43,11 +43,10 @@ export class NoiseServer {
     const session = http2.performServerHandshake(conn, {
       settings: { maxConcurrentStreams: this.options.maxConcurrentStreams ?? 100 },
     });
-    this.sessions.add(session);
+    this.connections.set(session, conn);
 
     const firstRequestTimer = setTimeout(() => {
       log.info({ timeoutMs: this.options.firstRequestTimeoutMs }, 'closing control connection: no HTTP/2 request after the handshake');
-      session.destroy();
       conn.destroy();
     }, this.options.firstRequestTimeoutMs);
 
@@ -58,7 +57,7 @@ export class NoiseServer {
     session.on('error', (error) => log.warn({ err: error.message }, 'HTTP/2 session failed'));
     session.on('close', () => {
       clearTimeout(firstRequestTimer);
-      this.sessions.delete(session);
+      this.connections.delete(session);
       if (!conn.destroyed) conn.destroy();
       log.debug('control connection closed');
     });
@@ -88,9 +87,16 @@ export class NoiseServer {
       });
   }
 
-  /** Ends every control connection, for shutdown. */
+  /**
+   * Ends every control connection, for shutdown.
+   *
+   * NOTE: connections are ended by destroying the controlbase stream, never the HTTP/2 session.
+   * Node 20's `session.destroy()` writes a GOAWAY through its internal JSStreamSocket even while
+   * an earlier write is still in flight, which fails an internal assertion and kills the process.
+   * Closing the stream underneath lets the session cancel its pending writes first.
+   */
   closeAll(): void {
-    for (const session of this.sessions) session.destroy();
-    this.sessions.clear();
+    for (const conn of this.connections.values()) conn.destroy();
+    this.connections.clear();
   }
 }

@@ -201,3 +201,21 @@ describe('Noise key persistence', () => {
     await second.stop();
   });
 });
+
+describe('shutdown', () => {
+  it('stops cleanly while clients connect and vanish', async () => {
+    const busy = await startTestCoordinator();
+    let remaining = 1000;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (remaining-- > 0) {
+          const conn = await dialControl({ serverUrl: busy.serverUrl, machineKey: X25519PrivateKey.generate(), serverPublic: busy.noisePublicKey });
+          conn.destroy();
+        }
+      }),
+    );
+    // Before the fix in NoiseServer.closeAll, this failed an internal Node.js assertion.
+    await busy.stop();
+    expect(busy.logs.some((l) => l.msg === 'coordinator stopped')).toBe(true);
+  });
+});
