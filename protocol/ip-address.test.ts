@@ -1,0 +1,90 @@
+import { isIP } from 'node:net';
+
+import { describe, expect, it } from 'vitest';
+
+import { formatIPAddress, isIPv4Mapped, parseIPAddress, toIPv6Bytes, unmapIPAddress } from './ip-address.js';
+
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+// Input text and netip.ParseAddr(text).WithZone("").String() from Go 1.26.8's net/netip.
+const goRoundTrips: Array<[string, string]> = [
+  ['::', '::'],
+  ['::1', '::1'],
+  ['1::', '1::'],
+  ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+  ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+  ['0:0:0:0:0:ffff:1.2.3.4', '::ffff:1.2.3.4'],
+  ['::1.2.3.4', '::102:304'],
+  ['1:0:1:0:1:0:1:0', '1:0:1:0:1:0:1:0'],
+  ['2001:DB8::A:0:0:0', '2001:db8:0:0:a::'],
+  ['1:2:3:4:5:6:7::', '1:2:3:4:5:6:7:0'],
+  ['::2:3:4:5:6:7:8', '0:2:3:4:5:6:7:8'],
+  ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
+  ['fe80::1%eth0', 'fe80::1'],
+  ['::ffff:0.0.0.0', '::ffff:0.0.0.0'],
+  ['192.0.2.1', '192.0.2.1'],
+  ['0.0.0.0', '0.0.0.0'],
+  ['255.255.255.255', '255.255.255.255'],
+];
+
+// Texts that Go's netip.ParseAddr rejects.
+const goRejects = [
+  '1:2:3:4:5:6:7::8',
+  '1.2.3.4::',
+  '01.2.3.4',
+  '1.2.3.256',
+  ':::',
+  '1::2::3',
+  '::ffff:1.2.3',
+  '12345::',
+  'fe80::1%',
+  '',
+  'localhost',
+  '1.2.3.4%eth0',
+  '1:2:3:4:5:6:7',
+  '1:2:3:4:5:6:7:8:9',
+  ':1::',
+  '1::2:',
+];
+
+describe('parseIPAddress and formatIPAddress', () => {
+  it.each(goRoundTrips)('formats %s as Go does', (text, expected) => {
+    expect(formatIPAddress(parseIPAddress(text))).toBe(expected);
+  });
+
+  it.each(goRejects)('rejects %j', (text) => {
+    expect(() => parseIPAddress(text)).toThrow(`invalid IP address ${JSON.stringify(text)}`);
+  });
+
+  it('agrees with node:net on which texts are addresses', () => {
+    for (const [text] of goRoundTrips) {
+      expect(isIP(text)).not.toBe(0);
+    }
+  });
+
+  it('returns 4 bytes for IPv4 and 16 for IPv6', () => {
+    expect(toHex(parseIPAddress('192.0.2.1'))).toBe('c0000201');
+    expect(toHex(parseIPAddress('2001:db8::1'))).toBe('20010db8000000000000000000000001');
+  });
+
+  it('rejects a byte length other than 4 or 16', () => {
+    expect(() => formatIPAddress(new Uint8Array(5))).toThrow('IP address length 5, expected 4 or 16');
+  });
+});
+
+describe('IPv4-mapped addresses', () => {
+  const mapped = parseIPAddress('::ffff:127.0.0.1');
+
+  it('detects and unmaps them', () => {
+    expect(isIPv4Mapped(mapped)).toBe(true);
+    expect(formatIPAddress(unmapIPAddress(mapped))).toBe('127.0.0.1');
+    expect(isIPv4Mapped(parseIPAddress('::1'))).toBe(false);
+    expect(unmapIPAddress(parseIPAddress('::1')).length).toBe(16);
+  });
+
+  it('toIPv6Bytes maps IPv4 and keeps IPv6', () => {
+    expect(toHex(toIPv6Bytes(parseIPAddress('127.0.0.1')))).toBe(toHex(mapped));
+    expect(toHex(toIPv6Bytes(parseIPAddress('::1')))).toBe('00000000000000000000000000000001');
+    expect(() => toIPv6Bytes(new Uint8Array(3))).toThrow('IP address length 3, expected 4 or 16');
+  });
+});
