@@ -9,11 +9,11 @@ import { MachinePublic } from '../protocol/key.js';
 import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
 import type { Config } from './config/config.js';
 import { registerEchoRoute } from './control/echo.js';
-import { loadOrCreatePrivateKey } from './control/noise-key.js';
 import { NoiseRouter } from './control/noise-routes.js';
 import { NoiseServer } from './control/noise-server.js';
 import { Ts2021Endpoint } from './control/ts2021.js';
 import { buildHttpApp, type UpgradeHandler } from './http/app.js';
+import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 
 export interface Coordinator {
@@ -28,7 +28,9 @@ export interface Coordinator {
 export async function startCoordinator(config: Config, log: Logger): Promise<Coordinator> {
   fs.mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
 
-  const { key: noiseKey, created } = loadOrCreatePrivateKey(config.noise.private_key_path);
+  const { key: noiseKey, created } = loadOrCreatePrivateKey(config.noise.private_key_path, {
+    replacementEffect: 'every client will need to log in again',
+  });
   const noisePublicKey = MachinePublic.fromBytes(noiseKey.publicKey);
   log.info({ path: config.noise.private_key_path, publicKey: noisePublicKey.toString(), created }, created ? 'created Noise key' : 'loaded Noise key');
 

@@ -1,13 +1,13 @@
 /**
- * The control server's Noise static key pair. Clients cache the public half from `GET /key`
- * for the life of their control client, so the key must survive restarts: it is created once,
- * written with owner-only permissions, and read back on every start.
+ * Long-lived X25519 key pairs kept in files: the control server's Noise key and the DERP
+ * relay's key. Clients remember the public halves, so each key must survive restarts: it is
+ * created once, written with owner-only permissions, and read back on every start.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { PrivateKey } from '../../protocol/key.js';
-import { X25519PrivateKey } from '../../protocol/x25519.js';
+import { PrivateKey } from '../protocol/key.js';
+import { X25519PrivateKey } from '../protocol/x25519.js';
 
 export class KeyFileError extends Error {
   constructor(message: string) {
@@ -16,12 +16,17 @@ export class KeyFileError extends Error {
   }
 }
 
+export interface KeyFileOptions {
+  /** What replacing the key breaks, ending the error message for a damaged file, e.g. "clients will need to log in again". */
+  replacementEffect: string;
+}
+
 /**
  * Reads the key at `file`, or creates it when the file does not exist.
  * @returns the key and whether it was created now.
  * @throws {KeyFileError} when the file exists but does not hold a private key; it is never overwritten.
  */
-export function loadOrCreatePrivateKey(file: string): { key: X25519PrivateKey; created: boolean } {
+export function loadOrCreatePrivateKey(file: string, options: KeyFileOptions): { key: X25519PrivateKey; created: boolean } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -36,7 +41,9 @@ export function loadOrCreatePrivateKey(file: string): { key: X25519PrivateKey; c
   try {
     parsed = PrivateKey.parse(text.trim());
   } catch {
-    throw new KeyFileError(`key file ${file} does not hold a key of the form privkey:<64 hex digits>; move it away to create a new key, and note that clients will need to log in again`);
+    throw new KeyFileError(
+      `key file ${file} does not hold a key of the form privkey:<64 hex digits>; move it away to create a new key, and note that ${options.replacementEffect}`,
+    );
   }
   return { key: new X25519PrivateKey(parsed.bytes), created: false };
 }
