@@ -9,12 +9,20 @@ import { MachinePublic } from '../protocol/key.js';
 import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
 import type { Config } from './config/config.js';
 import { registerEchoRoute } from './control/echo.js';
+import { registerMapRoute } from './control/map.js';
+import { MapSessions } from './control/map-sessions.js';
 import { NoiseRouter } from './control/noise-routes.js';
 import { NoiseServer } from './control/noise-server.js';
+import { PendingLogins } from './control/pending-logins.js';
+import { registerRegisterRoute } from './control/register.js';
 import { Ts2021Endpoint } from './control/ts2021.js';
 import { buildHttpApp, type UpgradeHandler } from './http/app.js';
 import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
+import { Netmap } from './netmap/netmap.js';
+import { Store } from './store/store.js';
+import { Tailnet } from './tailnet/tailnet.js';
+import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
 
 export interface Coordinator {
   /** Where clients reach the coordinator: the configured server URL. */
@@ -22,6 +30,9 @@ export interface Coordinator {
   /** The address actually bound, useful when the configured port was 0. */
   address: { host: string; port: number };
   noisePublicKey: MachinePublic;
+  tailnet: Tailnet;
+  pendingLogins: PendingLogins;
+  mapSessions: MapSessions;
   close(): Promise<void>;
 }
 
@@ -34,7 +45,32 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const noisePublicKey = MachinePublic.fromBytes(noiseKey.publicKey);
   log.info({ path: config.noise.private_key_path, publicKey: noisePublicKey.toString(), created }, created ? 'created Noise key' : 'loaded Noise key');
 
+  const store = Store.open(config.database.path);
+  const tailnet = Tailnet.load(store, {
+    ipv4Prefix: config.tailnet.ipv4_prefix,
+    ipv6Prefix: config.tailnet.ipv6_prefix,
+    baseDomain: config.tailnet.base_domain,
+    nodeKeyExpiryMs: config.tailnet.node_key_expiry,
+    log: log.child({ component: 'tailnet' }),
+  });
+  log.info({ path: config.database.path, users: tailnet.users.size, nodes: tailnet.nodes.size }, 'tailnet loaded');
+
+  // TODO: replace with the embedded relay's DERP map once the relay is wired in.
+  const derpMap = (): DERPMap => ({ Regions: {} });
+  const netmap = new Netmap({ tailnet, derpMap });
+  const mapSessions = new MapSessions({
+    tailnet,
+    netmap,
+    log: log.child({ component: 'map' }),
+    keepaliveIntervalMs: config.control.map_keepalive_interval,
+    ephemeralInactivityTimeoutMs: config.tailnet.ephemeral_inactivity_timeout,
+  });
+  let serverUrl = config.server_url;
+  const pendingLogins = new PendingLogins(() => serverUrl);
+
   const router = new NoiseRouter();
+  registerRegisterRoute(router, { tailnet, pendingLogins });
+  registerMapRoute(router, { tailnet, netmap, sessions: mapSessions });
   if (config.control.echo_route) {
     registerEchoRoute(router);
     log.warn('the test echo route is enabled inside the Noise channel');
@@ -51,20 +87,25 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   });
 
   const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);
-  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades });
+  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, pendingLogins });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const bound = app.server.address() as AddressInfo;
-  const serverUrl = config.listen.port === 0 ? config.server_url.replace(/:0$/, `:${bound.port}`) : config.server_url;
+  if (config.listen.port === 0) serverUrl = config.server_url.replace(/:0$/, `:${bound.port}`);
   log.info({ listen: `${bound.address}:${bound.port}`, serverUrl }, 'coordinator listening');
 
   return {
     serverUrl,
     address: { host: bound.address, port: bound.port },
     noisePublicKey,
+    tailnet,
+    pendingLogins,
+    mapSessions,
     async close() {
       ts2021.close();
+      mapSessions.closeAll();
       noiseServer.closeAll();
       await app.close();
+      store.close();
       log.info('coordinator stopped');
     },
   };

@@ -47,9 +47,40 @@ const ConfigSchema = z
         first_request_timeout: duration('control.first_request_timeout').default(30_000),
         /** Serves POST /wonder/echo inside the Noise channel, for interop tests only. */
         echo_route: z.boolean().default(false),
+        /** Base interval between map stream keepalives; up to 9 s of jitter is added. Clients give up after 120 s. */
+        map_keepalive_interval: duration('control.map_keepalive_interval').default(50_000),
       })
       .strict()
-      .default({ first_request_timeout: 30_000, echo_route: false }),
+      .default({ first_request_timeout: 30_000, echo_route: false, map_keepalive_interval: 50_000 }),
+    database: z
+      .object({
+        /** SQLite file; defaults to <data_dir>/wonder.sqlite. */
+        path: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    tailnet: z
+      .object({
+        ipv4_prefix: z.string().default('100.64.0.0/10'),
+        ipv6_prefix: z.string().default('fd7a:115c:a1e0::/48'),
+        /** MagicDNS names are <node>.<base_domain>. */
+        base_domain: z
+          .string()
+          .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a lower-case DNS domain such as wonder.internal')
+          .default('wonder.internal'),
+        /** Node key lifetime; 0 turns key expiry off. */
+        node_key_expiry: duration('tailnet.node_key_expiry').default(0),
+        /** Ephemeral nodes are deleted after this long offline. */
+        ephemeral_inactivity_timeout: duration('tailnet.ephemeral_inactivity_timeout').default(300_000),
+      })
+      .strict()
+      .default({
+        ipv4_prefix: '100.64.0.0/10',
+        ipv6_prefix: 'fd7a:115c:a1e0::/48',
+        base_domain: 'wonder.internal',
+        node_key_expiry: 0,
+        ephemeral_inactivity_timeout: 300_000,
+      }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -63,9 +94,10 @@ const ConfigSchema = z
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
-export interface Config extends Omit<z.output<typeof ConfigSchema>, 'server_url' | 'noise'> {
+export interface Config extends Omit<z.output<typeof ConfigSchema>, 'server_url' | 'noise' | 'database'> {
   server_url: string;
   noise: { private_key_path: string };
+  database: { path: string };
   /** The listen address split into parts. */
   listen: { host: string; port: number };
 }
@@ -149,6 +181,7 @@ function finish(parsed: z.output<typeof ConfigSchema>): Config {
     server_url: serverUrl,
     listen,
     noise: { private_key_path: parsed.noise.private_key_path ?? path.join(parsed.data_dir, 'noise.key') },
+    database: { path: parsed.database.path ?? path.join(parsed.data_dir, 'wonder.sqlite') },
   };
 }
 
@@ -172,6 +205,13 @@ export const LEAF_PATHS = [
   'noise.private_key_path',
   'control.first_request_timeout',
   'control.echo_route',
+  'control.map_keepalive_interval',
+  'database.path',
+  'tailnet.ipv4_prefix',
+  'tailnet.ipv6_prefix',
+  'tailnet.base_domain',
+  'tailnet.node_key_expiry',
+  'tailnet.ephemeral_inactivity_timeout',
   'log.level',
   'log.format',
 ];

@@ -9,8 +9,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 
 import type { MachinePublic } from '../../protocol/key.js';
 import { UPGRADE_PATH } from '../../protocol/ts2021/upgrade.js';
+import type { PendingLogins } from '../control/pending-logins.js';
 import { rejectUpgrade } from '../control/ts2021.js';
 import type { Logger } from '../log.js';
+import { registerLoginPage } from './register-page.js';
 
 /** Handles an HTTP upgrade for one path, such as `/ts2021` or `/derp`. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -19,6 +21,7 @@ export interface HttpAppOptions {
   log: Logger;
   noisePublicKey: MachinePublic;
   upgrades: Map<string, UpgradeHandler>;
+  pendingLogins: PendingLogins;
 }
 
 /** `legacyPublicKey` is for pre-Noise clients; 1.92 ignores it, so the all-zero key is sent. */
@@ -64,6 +67,8 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   app.get('/health', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
     status: 'ok',
   }));
+
+  registerLoginPage(app, options.pendingLogins);
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;

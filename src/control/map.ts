@@ -1,0 +1,69 @@
+/**
+ * `POST /machine/map`: the netmap poll. A streaming request gets the full map and then every
+ * change; a lite update (Stream false, OmitPeers true) stores endpoints and host information
+ * and ends at once, without touching the node's stream.
+ */
+import { DiscoPublic, NodePublic } from '../../protocol/key.js';
+import { encodeMapMessage } from '../../protocol/mapstream/frame.js';
+import type { Hostinfo } from '../../protocol/tailcfg/hostinfo.js';
+import type { Netmap } from '../netmap/netmap.js';
+import type { Tailnet } from '../tailnet/tailnet.js';
+import { parseField, readJsonObject } from './json-body.js';
+import type { MapSessions } from './map-sessions.js';
+import { type NoiseRouter, respond } from './noise-routes.js';
+
+export interface MapDependencies {
+  tailnet: Tailnet;
+  netmap: Netmap;
+  sessions: MapSessions;
+}
+
+const WHAT = 'map request';
+
+export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): void {
+  const { tailnet, netmap, sessions } = deps;
+
+  router.add('POST', '/machine/map', async (stream, _headers, context) => {
+    const request = await readJsonObject(stream, WHAT);
+    const nodeKey = parseField(WHAT, 'NodeKey', () => NodePublic.parse(String(request.NodeKey ?? '')));
+    const discoKey = parseField(WHAT, 'DiscoKey', () => DiscoPublic.parseOptional(request.DiscoKey as string | undefined));
+    const log = context.log.child({ nodeKey: nodeKey.short() });
+
+    if (request.Compress !== 'zstd') {
+      // TODO: serve uncompressed JSON to clients that do not ask for zstd; 1.92 always does.
+      respond(stream, 400, `${WHAT}: Compress must be "zstd", got ${JSON.stringify(request.Compress ?? null)}\n`);
+      return;
+    }
+
+    const node = tailnet.findNodeByNodeKey(nodeKey);
+    if (node === undefined) {
+      log.info('map request for an unregistered node key');
+      respond(stream, 401, 'node key not registered; log in again\n');
+      return;
+    }
+    if (!node.machineKey.equals(context.machineKey)) {
+      log.warn({ nodeId: node.id }, 'map request for a node key owned by another machine');
+      respond(stream, 403, 'node key belongs to another machine\n');
+      return;
+    }
+
+    const report: Parameters<Tailnet['updateFromMapRequest']>[1] = {
+      capVersion: typeof request.Version === 'number' ? request.Version : context.protocolVersion,
+    };
+    if (discoKey !== undefined) report.discoKey = discoKey;
+    if (Array.isArray(request.Endpoints)) report.endpoints = request.Endpoints.filter((e): e is string => typeof e === 'string');
+    if (typeof request.Hostinfo === 'object' && request.Hostinfo !== null) report.hostinfo = request.Hostinfo as Hostinfo;
+    tailnet.updateFromMapRequest(node, report);
+
+    if (request.Stream !== true) {
+      stream.respond({ ':status': 200 });
+      if (request.OmitPeers === true) stream.end();
+      else stream.end(encodeMapMessage(netmap.fullMapJson(node)));
+      return;
+    }
+
+    stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+    sessions.open(node, stream);
+    log.debug({ nodeId: node.id }, 'map stream opened');
+  });
+}

@@ -1,0 +1,209 @@
+/**
+ * SQLite storage for users, pre-auth keys and nodes, through better-sqlite3.
+ *
+ * The store is the durable half of the tailnet: the tailnet model reads everything at start
+ * and then writes each change here before it acknowledges anything to a client. Writes are
+ * synchronous, in WAL mode with foreign keys on, so a write has reached the database file when
+ * the call returns. Only the tailnet model calls this class.
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { LATEST_VERSION, MIGRATIONS } from './migrations.js';
+
+export interface UserRow {
+  id: number;
+  name: string;
+  display_name: string;
+  email: string;
+  picture_url: string;
+  provider_id: string | null;
+  created_at: string;
+}
+
+export interface PreAuthKeyRow {
+  id: number;
+  prefix: string;
+  secret_hash: string;
+  user_id: number;
+  reusable: number;
+  ephemeral: number;
+  tags: string;
+  use_count: number;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface NodeRow {
+  id: number;
+  stable_id: string;
+  user_id: number;
+  machine_key: string;
+  node_key: string;
+  disco_key: string;
+  hostname: string;
+  given_name: string;
+  ipv4: string | null;
+  ipv6: string | null;
+  ephemeral: number;
+  tags: string;
+  hostinfo: string;
+  endpoints: string;
+  preauth_key_id: number | null;
+  created_at: string;
+  last_seen: string | null;
+  key_expiry: string | null;
+  expired_at: string | null;
+}
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+type Row = Record<string, unknown>;
+
+export class Store {
+  readonly db: Database.Database;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /**
+   * Opens (or creates) the database at `file` and applies pending migrations.
+   * @throws {StoreError} when the database was written by a newer coordinator.
+   */
+  static open(file: string): Store {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    // FULL makes each commit durable across power loss, not only across a process crash.
+    db.pragma('synchronous = FULL');
+
+    const store = new Store(db);
+    try {
+      store.migrate(file);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return store;
+  }
+
+  private migrate(file: string): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > LATEST_VERSION) {
+      throw new StoreError(
+        `database ${file} has schema version ${current}, newer than this coordinator's ${LATEST_VERSION}; run the coordinator version that wrote it, or restore a backup`,
+      );
+    }
+    for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        this.db.pragma(`user_version = ${migration.version}`);
+      })();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs `work` in one transaction: all its writes land, or none. */
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  // Users.
+
+  listUsers(): UserRow[] {
+    return this.db.prepare('SELECT * FROM users ORDER BY id').all() as UserRow[];
+  }
+
+  insertUser(user: Omit<UserRow, 'id'>): UserRow {
+    const result = this.db
+      .prepare(
+        'INSERT INTO users (name, display_name, email, picture_url, provider_id, created_at) VALUES (@name, @display_name, @email, @picture_url, @provider_id, @created_at)',
+      )
+      .run(user);
+    return { ...user, id: Number(result.lastInsertRowid) };
+  }
+
+  updateUser(id: number, fields: Partial<Omit<UserRow, 'id'>>): void {
+    this.update('users', id, fields);
+  }
+
+  deleteUser(id: number): void {
+    this.db.prepare('DELETE FROM users WHERE id = ?').run(id);
+  }
+
+  // Pre-auth keys.
+
+  listPreAuthKeys(): PreAuthKeyRow[] {
+    return this.db.prepare('SELECT * FROM preauth_keys ORDER BY id').all() as PreAuthKeyRow[];
+  }
+
+  insertPreAuthKey(key: Omit<PreAuthKeyRow, 'id'>): PreAuthKeyRow {
+    const result = this.db
+      .prepare(
+        `INSERT INTO preauth_keys (prefix, secret_hash, user_id, reusable, ephemeral, tags, use_count, created_at, expires_at, revoked_at)
+         VALUES (@prefix, @secret_hash, @user_id, @reusable, @ephemeral, @tags, @use_count, @created_at, @expires_at, @revoked_at)`,
+      )
+      .run(key);
+    return { ...key, id: Number(result.lastInsertRowid) };
+  }
+
+  updatePreAuthKey(id: number, fields: Partial<Omit<PreAuthKeyRow, 'id'>>): void {
+    this.update('preauth_keys', id, fields);
+  }
+
+  deletePreAuthKey(id: number): void {
+    this.db.prepare('DELETE FROM preauth_keys WHERE id = ?').run(id);
+  }
+
+  // Nodes.
+
+  listNodes(): NodeRow[] {
+    return this.db.prepare('SELECT * FROM nodes ORDER BY id').all() as NodeRow[];
+  }
+
+  insertNode(node: Omit<NodeRow, 'id'>): NodeRow {
+    const columns = Object.keys(node);
+    const result = this.db
+      .prepare(`INSERT INTO nodes (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`)
+      .run(node);
+    return { ...node, id: Number(result.lastInsertRowid) };
+  }
+
+  updateNode(id: number, fields: Partial<Omit<NodeRow, 'id'>>): void {
+    this.update('nodes', id, fields);
+  }
+
+  deleteNode(id: number): void {
+    this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
+  }
+
+  private update(table: 'users' | 'preauth_keys' | 'nodes', id: number, fields: Row): void {
+    const columns = Object.keys(fields).filter((c) => fields[c] !== undefined);
+    if (columns.length === 0) return;
+    for (const column of columns) {
+      if (!/^[a-z_]+$/.test(column)) throw new StoreError(`invalid column name ${JSON.stringify(column)}`);
+    }
+    const assignments = columns.map((c) => `${c} = @${c}`).join(', ');
+    const values: Row = { id };
+    for (const column of columns) values[column] = fields[column];
+    const result = this.db.prepare(`UPDATE ${table} SET ${assignments} WHERE id = @id`).run(values);
+    if (result.changes !== 1) throw new StoreError(`${table} row ${id} not found`);
+  }
+}
