@@ -1,0 +1,19 @@
+/**
+ * Vitest globalSetup for the interop project: builds tailscaled, tailscale and the Go probes
+ * with interop/build.sh, which returns at once when the binaries are up to date.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const buildScript = fileURLToPath(new URL('../../interop/build.sh', import.meta.url));
+
+export default function setup(): void {
+  const result = spawnSync('bash', [buildScript], { stdio: 'inherit' });
+  if (result.error !== undefined) {
+    throw new Error(`could not run bash ${buildScript}: ${result.error.message}`);
+  }
+  if (result.status !== 0) {
+    const outcome = result.status === null ? `was killed by ${result.signal}` : `exited with code ${result.status}`;
+    throw new Error(`bash ${buildScript} ${outcome}; see its output above`);
+  }
+}
