@@ -103,10 +103,29 @@ describe('ControlConn', () => {
     expect((await received).toString()).toBe(message.toString());
   });
 
+  it('caps each transport write when asked', async () => {
+    const { clientSocket, serverSocket, client, server } = await connectedPair();
+    const writes: number[] = [];
+    const originalWrite = clientSocket.write.bind(clientSocket);
+    clientSocket.write = ((chunk: Buffer, ...rest: unknown[]) => {
+      writes.push(chunk.length);
+      return (originalWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof clientSocket.write;
+    const clientConn = new ControlConn(clientSocket, client, { maxTransportWrite: 1000 });
+    const serverConn = new ControlConn(serverSocket, server);
+
+    const payload = crypto.randomBytes(10_000);
+    const received = readBytes(serverConn, payload.length);
+    clientConn.write(payload);
+    expect((await received).equals(payload)).toBe(true);
+    expect(Math.max(...writes)).toBeLessThanOrEqual(1000);
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(10_000 + 3 * 19);
+  });
+
   it('delivers data that arrived with the handshake', async () => {
     const { serverSocket, client, server } = await connectedPair();
     const early = Buffer.concat([Buffer.from([4, 0, 21]), client.send.seal(Buffer.from('early'))]);
-    const serverConn = new ControlConn(serverSocket, server, early);
+    const serverConn = new ControlConn(serverSocket, server, { initialData: early });
     expect((await readBytes(serverConn, 5)).toString()).toBe('early');
   });
 

@@ -23,25 +23,37 @@ export class FrameError extends Error {
   }
 }
 
+export interface ControlConnOptions {
+  /** Bytes that arrived after the handshake but before this object existed. */
+  initialData?: Uint8Array;
+  /**
+   * Largest single write to the transport. Over a WebSocket each write becomes one message,
+   * and Tailscale's browser client (coder/websocket) rejects messages over 32768 bytes.
+   */
+  maxTransportWrite?: number;
+}
+
 export class ControlConn extends Duplex {
   readonly peer: MachinePublic;
   readonly protocolVersion: number;
   readonly handshakeHash: Uint8Array;
 
   private readonly session: HandshakeResult;
+  private readonly maxTransportWrite: number;
   private pending: Buffer = Buffer.alloc(0);
   private transportPaused = false;
 
   /**
    * @param transport the byte stream below: a TCP socket, or a WebSocket turned into a stream.
-   * @param initialData bytes that arrived after the handshake but before this object existed.
    */
   constructor(
     private readonly transport: Duplex,
     session: HandshakeResult,
-    initialData?: Uint8Array,
+    options: ControlConnOptions = {},
   ) {
     super({ allowHalfOpen: false });
+    const initialData = options.initialData;
+    this.maxTransportWrite = options.maxTransportWrite ?? Infinity;
     this.session = session;
     this.peer = session.peer;
     this.protocolVersion = session.protocolVersion;
@@ -105,11 +117,20 @@ export class ControlConn extends Duplex {
       callback();
       return;
     }
-    this.transport.write(this.seal(chunk), callback);
+    this.writeToTransport(this.seal(chunk), callback);
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    this.transport.write(this.seal(Buffer.concat(chunks.map((c) => c.chunk))), callback);
+    this.writeToTransport(this.seal(Buffer.concat(chunks.map((c) => c.chunk))), callback);
+  }
+
+  private writeToTransport(data: Buffer, callback: (error?: Error | null) => void): void {
+    let offset = 0;
+    while (data.length - offset > this.maxTransportWrite) {
+      this.transport.write(data.subarray(offset, offset + this.maxTransportWrite));
+      offset += this.maxTransportWrite;
+    }
+    this.transport.write(data.subarray(offset), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -51,7 +51,7 @@ export async function dialControl(options: DialOptions): Promise<ControlConn> {
       ? await upgradeWebSocket(url, pending.initiation, timeoutMs)
       : await upgradeHttp(url, pending.initiation, timeoutMs);
   try {
-    return new ControlConn(transport, pending.finish(response), rest);
+    return new ControlConn(transport, pending.finish(response), { initialData: rest });
   } catch (error) {
     transport.destroy();
     throw error;

@@ -32,6 +32,9 @@ import type { Logger } from '../log.js';
  */
 export const MIN_PROTOCOL_VERSION = 106;
 
+/** Largest WebSocket message sent; Tailscale's browser client reads at most 32768 bytes per message. */
+const MAX_WEBSOCKET_MESSAGE = 16 * 1024;
+
 export interface Ts2021Options {
   serverKey: X25519PrivateKey;
   log: Logger;
@@ -75,7 +78,7 @@ export class Ts2021Endpoint {
     socket.write(SWITCHING_PROTOCOLS_HEAD);
     if (reply.ok) {
       socket.write(reply.response);
-      this.options.onConnection(new ControlConn(socket, reply.session, head), remoteAddress);
+      this.options.onConnection(new ControlConn(socket, reply.session, { initialData: head }), remoteAddress);
     } else {
       socket.end(reply.errorMessage);
     }
@@ -97,7 +100,7 @@ export class Ts2021Endpoint {
       }
       websocket.send(reply.response);
       const stream = createWebSocketStream(websocket);
-      this.options.onConnection(new ControlConn(stream, reply.session), remoteAddress);
+      this.options.onConnection(new ControlConn(stream, reply.session, { maxTransportWrite: MAX_WEBSOCKET_MESSAGE }), remoteAddress);
     });
   }
 
