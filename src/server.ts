@@ -4,9 +4,13 @@
  */
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 
 import { MachinePublic } from '../protocol/key.js';
 import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
+import { startAdminSocket } from './api/admin-socket.js';
+import { adminApi, API_PREFIX } from './api/plugin.js';
+import { ApiKeys } from './auth/api-keys.js';
 import type { Config } from './config/config.js';
 import { registerEchoRoute } from './control/echo.js';
 import { registerMapRoute } from './control/map.js';
@@ -33,6 +37,8 @@ export interface Coordinator {
   tailnet: Tailnet;
   pendingLogins: PendingLogins;
   mapSessions: MapSessions;
+  /** The Unix socket that serves the admin API to the local `wonder` CLI: `<data_dir>/admin.sock`. */
+  adminSocketPath: string;
   close(): Promise<void>;
 }
 
@@ -54,6 +60,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     log: log.child({ component: 'tailnet' }),
   });
   log.info({ path: config.database.path, users: tailnet.users.size, nodes: tailnet.nodes.size }, 'tailnet loaded');
+  const apiKeys = new ApiKeys(store, { log: log.child({ component: 'api-keys' }) });
 
   // TODO: replace with the embedded relay's DERP map once the relay is wired in.
   const derpMap = (): DERPMap => ({ Regions: {} });
@@ -88,7 +95,29 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
 
   const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);
   const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, pendingLogins });
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  await app.register(adminApi, { prefix: API_PREFIX, tailnet, apiKeys, pendingLogins, access: 'api-key' });
+
+  // Started before the public port, so a second coordinator on the same data_dir stops here.
+  const adminSocketPath = path.join(config.data_dir, 'admin.sock');
+  const releaseOnFailure = () => {
+    mapSessions.closeAll();
+    store.close();
+  };
+  const adminSocket = await startAdminSocket({
+    socketPath: adminSocketPath,
+    log: log.child({ component: 'admin-socket' }),
+    api: { tailnet, apiKeys, pendingLogins },
+  }).catch((error: unknown) => {
+    releaseOnFailure();
+    throw error;
+  });
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await adminSocket.close();
+    releaseOnFailure();
+    throw error;
+  }
   const bound = app.server.address() as AddressInfo;
   if (config.listen.port === 0) serverUrl = config.server_url.replace(/:0$/, `:${bound.port}`);
   log.info({ listen: `${bound.address}:${bound.port}`, serverUrl }, 'coordinator listening');
@@ -100,10 +129,12 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     tailnet,
     pendingLogins,
     mapSessions,
+    adminSocketPath,
     async close() {
       ts2021.close();
       mapSessions.closeAll();
       noiseServer.closeAll();
+      await adminSocket.close();
       await app.close();
       store.close();
       log.info('coordinator stopped');

@@ -70,6 +70,23 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX nodes_user ON nodes(user_id);
     `,
   },
+  {
+    version: 2,
+    description: 'API keys for the admin API',
+    sql: `
+      CREATE TABLE api_keys (
+        id            INTEGER PRIMARY KEY,
+        -- The public part of the key, shown in listings; the secret part is only stored hashed.
+        prefix        TEXT NOT NULL UNIQUE,
+        secret_hash   TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        expires_at    TEXT,
+        last_used_at  TEXT,
+        -- Set when an administrator expired the key.
+        revoked_at    TEXT
+      );
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

@@ -1,10 +1,11 @@
 /**
- * SQLite storage for users, pre-auth keys and nodes, through better-sqlite3.
+ * SQLite storage for users, pre-auth keys, nodes and API keys, through better-sqlite3.
  *
  * The store is the durable half of the tailnet: the tailnet model reads everything at start
  * and then writes each change here before it acknowledges anything to a client. Writes are
  * synchronous, in WAL mode with foreign keys on, so a write has reached the database file when
- * the call returns. Only the tailnet model calls this class.
+ * the call returns. Only the tailnet model calls this class, except for the API key queries,
+ * which belong to `src/auth/api-keys.ts`.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -56,6 +57,16 @@ export interface NodeRow {
   last_seen: string | null;
   key_expiry: string | null;
   expired_at: string | null;
+}
+
+export interface ApiKeyRow {
+  id: number;
+  prefix: string;
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
 }
 
 export class StoreError extends Error {
@@ -194,7 +205,35 @@ export class Store {
     this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
   }
 
-  private update(table: 'users' | 'preauth_keys' | 'nodes', id: number, fields: Row): void {
+  // API keys, read and written by the auth part rather than the tailnet model.
+
+  listApiKeys(): ApiKeyRow[] {
+    return this.db.prepare('SELECT * FROM api_keys ORDER BY id').all() as ApiKeyRow[];
+  }
+
+  findApiKeyById(id: number): ApiKeyRow | undefined {
+    return this.db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as ApiKeyRow | undefined;
+  }
+
+  findApiKeyByPrefix(prefix: string): ApiKeyRow | undefined {
+    return this.db.prepare('SELECT * FROM api_keys WHERE prefix = ?').get(prefix) as ApiKeyRow | undefined;
+  }
+
+  insertApiKey(key: Omit<ApiKeyRow, 'id'>): ApiKeyRow {
+    const result = this.db
+      .prepare(
+        `INSERT INTO api_keys (prefix, secret_hash, created_at, expires_at, last_used_at, revoked_at)
+         VALUES (@prefix, @secret_hash, @created_at, @expires_at, @last_used_at, @revoked_at)`,
+      )
+      .run(key);
+    return { ...key, id: Number(result.lastInsertRowid) };
+  }
+
+  updateApiKey(id: number, fields: Partial<Omit<ApiKeyRow, 'id'>>): void {
+    this.update('api_keys', id, fields);
+  }
+
+  private update(table: 'users' | 'preauth_keys' | 'nodes' | 'api_keys', id: number, fields: Row): void {
     const columns = Object.keys(fields).filter((c) => fields[c] !== undefined);
     if (columns.length === 0) return;
     for (const column of columns) {

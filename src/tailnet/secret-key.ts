@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 
 export interface GeneratedSecretKey {
-  /** The full key text, shown once to whoever created the key. */
+  /** The full key text, shown once in the response that created the key. */
   text: string;
   prefix: string;
   secretHash: string;
