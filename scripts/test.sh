@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash interop/build.sh
 
+# The Go probes' own tests run them against servers built from Tailscale's code.
+(cd interop && GOTOOLCHAIN=local go test ./cmd/...)
+
 report=$(mktemp -d)/vitest.json
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
