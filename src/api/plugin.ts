@@ -84,7 +84,7 @@ async function rejectUnauthenticated(reply: FastifyReply, reason: string): Promi
   await reply
     .code(401)
     .header('www-authenticate', 'Bearer realm="wonder"')
-    .send({ error: `${reason}; send Authorization: Bearer <API key>, created with \`wonder apikeys create\`` });
+    .send({ error: `${reason}; create an API key with \`wonder apikeys create\` and send it as Authorization: Bearer <key>` });
 }
 
 /** Lets `limit` events through per window and counts the rest. */

@@ -1,68 +1,42 @@
 #!/usr/bin/env node
 /**
- * The `wonder` command. `wonder serve` runs the coordinator; later admin commands talk to a
- * running coordinator over its API and never open the database behind its back.
+ * The `wonder` command. `wonder serve` runs the coordinator. The admin commands send requests
+ * to a running coordinator's API, through the admin socket or the public port, and never open
+ * the database behind its back.
  */
 import { Command, Option } from 'commander';
 
-import { ConfigError, loadConfig } from '../config/config.js';
-import { createLogger } from '../log.js';
-import { startCoordinator } from '../server.js';
+import { ApiConnectionError, ApiRequestError, CliUsageError, DEFAULT_ADMIN_SOCKET } from './api-client.js';
+import { addApiKeysCommand } from './apikeys.js';
+import { addNodesCommand } from './nodes.js';
+import { addPreAuthKeysCommand } from './preauthkeys.js';
+import { addServeCommand } from './serve.js';
+import { addUsersCommand } from './users.js';
 
-const program = new Command('wonder').description('Wonder coordinator: a Tailscale control server').showHelpAfterError();
+const program = new Command('wonder')
+  .description('Wonder coordinator: a Tailscale control server')
+  .showHelpAfterError()
+  .addOption(
+    new Option('--socket <path>', 'admin socket of a coordinator on this machine (<data_dir>/admin.sock)').env('WONDER_ADMIN_SOCKET').default(DEFAULT_ADMIN_SOCKET),
+  )
+  .option('--server <url>', "reach a coordinator over its public URL instead of the admin socket; needs --api-key")
+  .addOption(new Option('--api-key <key>', 'API key for --server, from `wonder apikeys create`').env('WONDER_API_KEY'));
 
-program
-  .command('serve')
-  .description('run the coordinator (loopback, ./data and an embedded default with no config file)')
-  .addOption(new Option('-c, --config <file>', 'YAML configuration file').env('WONDER_CONFIG'))
-  .option('--listen-addr <host:port>', 'address the HTTP listener binds (listen_addr)')
-  .option('--server-url <url>', 'URL clients use as --login-server (server_url)')
-  .option('--data-dir <dir>', 'folder for the database and keys (data_dir)')
-  .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (log.level)')
-  .option('--set <setting=value...>', 'set any setting by its dotted path, for example --set control.echo_route=true')
-  .action(async (flags: Record<string, string | string[] | undefined>) => {
-    const overrides: Record<string, string> = {};
-    const named: Array<[string, string]> = [
-      ['listenAddr', 'listen_addr'],
-      ['serverUrl', 'server_url'],
-      ['dataDir', 'data_dir'],
-      ['logLevel', 'log.level'],
-    ];
-    for (const [flag, setting] of named) {
-      const value = flags[flag];
-      if (typeof value === 'string') overrides[setting] = value;
-    }
-    for (const assignment of (flags.set as string[] | undefined) ?? []) {
-      const separator = assignment.indexOf('=');
-      if (separator <= 0) throw new ConfigError(`--set ${JSON.stringify(assignment)}: expected SETTING=VALUE`);
-      overrides[assignment.slice(0, separator)] = assignment.slice(separator + 1);
-    }
-
-    const config = loadConfig({ file: flags.config as string | undefined, env: process.env, overrides });
-    const log = createLogger({ level: config.log.level });
-    const coordinator = await startCoordinator(config, log);
-
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      coordinator.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+addServeCommand(program);
+addUsersCommand(program);
+addPreAuthKeysCommand(program);
+addNodesCommand(program);
+addApiKeysCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  // Checked by name because only `serve` loads the configuration module that defines ConfigError.
+  if (error instanceof Error && error.name === 'ConfigError') {
     process.stderr.write(`wonder: ${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof ApiRequestError || error instanceof ApiConnectionError || error instanceof CliUsageError) {
+    process.stderr.write(`wonder: ${error.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`wonder: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);

@@ -195,7 +195,7 @@ export function parseHostPort(value: string): { host: string; port: number } | u
 
 const ENV_PREFIX = 'WONDER_';
 /** Variables with the prefix that are read elsewhere, not settings. */
-const NON_SETTING_ENV = new Set(['WONDER_CONFIG']);
+const NON_SETTING_ENV = new Set(['WONDER_CONFIG', 'WONDER_ADMIN_SOCKET', 'WONDER_API_KEY']);
 
 /** Every leaf setting path; config.test.ts checks that each one is accepted by the schema. */
 export const LEAF_PATHS = [
