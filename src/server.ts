@@ -37,6 +37,8 @@ export interface Coordinator {
   tailnet: Tailnet;
   pendingLogins: PendingLogins;
   mapSessions: MapSessions;
+  /** Builds map responses; benchmarks time it directly. */
+  netmap: Netmap;
   /** The Unix socket that serves the admin API to the local `wonder` CLI: `<data_dir>/admin.sock`. */
   adminSocketPath: string;
   close(): Promise<void>;
@@ -129,6 +131,7 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     tailnet,
     pendingLogins,
     mapSessions,
+    netmap,
     adminSocketPath,
     async close() {
       ts2021.close();
