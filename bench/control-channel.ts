@@ -36,7 +36,9 @@ function benchServerHandshakes(count: number): number {
 
 async function benchEndToEndHandshakes(count: number, concurrency: number): Promise<number> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-bench-'));
-  const config = loadConfig({ overrides: { listen_addr: '127.0.0.1:0', data_dir: dataDir, 'log.level': 'warn' } });
+  const config = loadConfig({
+    overrides: { listen_addr: '127.0.0.1:0', 'derp.listen_addr': '127.0.0.1:0', 'stun.listen_addr': '127.0.0.1:0', data_dir: dataDir, 'log.level': 'warn' },
+  });
   const coordinator = await startCoordinator(config, createLogger({ level: 'warn' }));
   const machineKeys = Array.from({ length: concurrency }, () => X25519PrivateKey.generate());
 

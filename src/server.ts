@@ -11,7 +11,7 @@ import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
 import { startAdminSocket } from './api/admin-socket.js';
 import { adminApi, API_PREFIX } from './api/plugin.js';
 import { ApiKeys } from './auth/api-keys.js';
-import type { Config } from './config/config.js';
+import { type Config, ConfigError } from './config/config.js';
 import { registerEchoRoute } from './control/echo.js';
 import { registerMapRoute } from './control/map.js';
 import { MapSessions } from './control/map-sessions.js';
@@ -20,11 +20,15 @@ import { NoiseServer } from './control/noise-server.js';
 import { PendingLogins } from './control/pending-logins.js';
 import { registerRegisterRoute } from './control/register.js';
 import { Ts2021Endpoint } from './control/ts2021.js';
+import { DerpMapError } from './derp/derp-map.js';
+import { type DerpService, startDerpService } from './derp/service.js';
+import { type ClientVerifier, admitAllClients } from './derp/verifier.js';
 import { buildHttpApp, type UpgradeHandler } from './http/app.js';
 import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 import { Netmap } from './netmap/netmap.js';
 import { Store } from './store/store.js';
+import { StunServer } from './stun/server.js';
 import { Tailnet } from './tailnet/tailnet.js';
 import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
 
@@ -41,10 +45,21 @@ export interface Coordinator {
   netmap: Netmap;
   /** The Unix socket that serves the admin API to the local `wonder` CLI: `<data_dir>/admin.sock`. */
   adminSocketPath: string;
+  /** The DERP map clients receive: the embedded relay's region and those of derp.extra_map_path. */
+  derpMap(): DERPMap;
+  /** Bound ports of the DERP relay's TLS listener and of the STUN server, undefined when they do not run. */
+  derpPort: number | undefined;
+  stunPort: number | undefined;
+  derp: DerpService;
   close(): Promise<void>;
 }
 
-export async function startCoordinator(config: Config, log: Logger): Promise<Coordinator> {
+export interface StartOptions {
+  /** Replaces the tailnet check of DERP clients, for tests. */
+  derpClientVerifier?: ClientVerifier;
+}
+
+export async function startCoordinator(config: Config, log: Logger, options: StartOptions = {}): Promise<Coordinator> {
   fs.mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
 
   const { key: noiseKey, created } = loadOrCreatePrivateKey(config.noise.private_key_path, {
@@ -64,8 +79,29 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   log.info({ path: config.database.path, users: tailnet.users.size, nodes: tailnet.nodes.size }, 'tailnet loaded');
   const apiKeys = new ApiKeys(store, { log: log.child({ component: 'api-keys' }) });
 
-  // TODO: replace with the embedded relay's DERP map once the relay is wired in.
-  const derpMap = (): DERPMap => ({ Regions: {} });
+  // The STUN server is advertised only by the embedded region, so it runs only with the relay.
+  const stun = config.stun.enabled && config.derp.enabled ? await StunServer.start({ ...config.stun.listen, log: log.child({ component: 'stun' }) }) : undefined;
+  const verifyDerpClient = options.derpClientVerifier ?? (config.derp.verify_clients ? (key) => tailnet.isNodeKeyAuthorized(key) : admitAllClients);
+  let derp: DerpService;
+  try {
+    derp = await startDerpService({
+      settings: config.derp,
+      dataDir: config.data_dir,
+      verifyClient: verifyDerpClient,
+      stunPort: stun?.address.port ?? -1,
+      log: log.child({ component: 'derp' }),
+    });
+  } catch (error) {
+    await stun?.close();
+    store.close();
+    throw error instanceof DerpMapError ? new ConfigError(error.message) : error;
+  }
+  if (!config.derp.verify_clients) log.warn('derp.verify_clients is false: any node key may use the DERP relay');
+  tailnet.on('change', (change) => {
+    if (change.kind !== 'node-removed' && change.kind !== 'node-changed') return;
+    derp.relay?.recheckClients(verifyDerpClient).catch((error: unknown) => log.error({ err: error }, 'rechecking DERP clients failed'));
+  });
+  const derpMap = derp.derpMap;
   const netmap = new Netmap({ tailnet, derpMap });
   const mapSessions = new MapSessions({
     tailnet,
@@ -103,6 +139,8 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
   const adminSocketPath = path.join(config.data_dir, 'admin.sock');
   const releaseOnFailure = () => {
     mapSessions.closeAll();
+    void derp.close();
+    void stun?.close();
     store.close();
   };
   const adminSocket = await startAdminSocket({
@@ -133,12 +171,18 @@ export async function startCoordinator(config: Config, log: Logger): Promise<Coo
     mapSessions,
     netmap,
     adminSocketPath,
+    derpMap,
+    derpPort: derp.address?.port,
+    stunPort: stun?.address.port,
+    derp,
     async close() {
       ts2021.close();
       mapSessions.closeAll();
       noiseServer.closeAll();
       await adminSocket.close();
       await app.close();
+      await derp.close();
+      await stun?.close();
       store.close();
       log.info('coordinator stopped');
     },

@@ -7,6 +7,7 @@
  * `WONDER_LOG_LEVEL`, `server_url` is `WONDER_SERVER_URL`.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -81,6 +82,65 @@ const ConfigSchema = z
         node_key_expiry: 0,
         ephemeral_inactivity_timeout: 300_000,
       }),
+    derp: z
+      .object({
+        /** Runs the embedded DERP relay. When false, derp.extra_map_path must supply at least one region. */
+        enabled: z.boolean().default(true),
+        /** Address of the relay's TLS listener; port 0 picks a free one, which the DERP map then carries. */
+        listen_addr: hostPort.default('127.0.0.1:8443'),
+        /** The relay's own X25519 key, separate from the Noise key; created on first start. Defaults to <data_dir>/derp.key. */
+        private_key_path: z.string().min(1).optional(),
+        /** Admits only the node keys of registered, unexpired nodes. */
+        verify_clients: z.boolean().default(true),
+        /** Region IDs 900 to 999 are reserved for self-hosted relays. */
+        region_id: z.coerce.number().int().min(1).max(2 ** 31 - 1).default(900),
+        region_code: z.string().min(1).default('wonder'),
+        region_name: z.string().min(1).default('Wonder embedded relay'),
+        /** Name clients dial and check the certificate against. Defaults to the host of server_url. */
+        host_name: z
+          .string()
+          .refine((value) => net.isIP(value) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(value), {
+            message: 'expected a DNS name or an IP address',
+          })
+          .optional(),
+        /** IPv4 address clients dial instead of resolving host_name; "none" turns IPv4 off. */
+        ipv4: z.string().refine((value) => value === 'none' || net.isIPv4(value), { message: 'expected an IPv4 address or "none"' }).optional(),
+        /** IPv6 address clients dial instead of resolving host_name; "none" turns IPv6 off. */
+        ipv6: z.string().refine((value) => value === 'none' || net.isIPv6(value), { message: 'expected an IPv6 address or "none"' }).optional(),
+        /** A JSON file in Tailscale's DERPMap format whose regions are added to the map. */
+        extra_map_path: z.string().min(1).optional(),
+        /** Interval between KeepAlive frames to each client, plus up to 5 s of jitter. */
+        keepalive_interval: duration('derp.keepalive_interval').default(60_000),
+        /** Time a client has after the upgrade to send a ClientInfo that passes verification. */
+        handshake_timeout: duration('derp.handshake_timeout').default(10_000),
+        /** Time a client may leave relayed data unread before it is disconnected. */
+        write_timeout: duration('derp.write_timeout').default(2_000),
+        /** Packets queued per client (twice: disco and other) before the oldest is dropped. */
+        send_queue_packets: z.coerce.number().int().min(1).max(4096).default(32),
+        /** Bytes per second each client may send, 0 for no limit. Tailscale clients learn it and limit themselves. */
+        client_rate_limit: z.coerce.number().int().min(0).default(0),
+        /** Bytes a client may send at once above client_rate_limit; 0 picks the larger of the rate and 65,573. */
+        client_rate_burst: z.coerce.number().int().min(0).default(0),
+        tls: z
+          .object({
+            /** PEM certificate (leaf first) for the relay; without it a self-signed certificate is made and pinned. */
+            cert_path: z.string().min(1).optional(),
+            key_path: z.string().min(1).optional(),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .prefault({}),
+    stun: z
+      .object({
+        /** Runs the STUN server that the embedded DERP region advertises. */
+        enabled: z.boolean().default(true),
+        /** UDP address of the STUN server; port 0 picks a free one, which the DERP map then carries. */
+        listen_addr: hostPort.default('127.0.0.1:3478'),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -94,10 +154,14 @@ const ConfigSchema = z
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
-export interface Config extends Omit<z.output<typeof ConfigSchema>, 'server_url' | 'noise' | 'database'> {
+type DerpOutput = z.output<typeof ConfigSchema>['derp'];
+
+export interface Config extends Omit<z.output<typeof ConfigSchema>, 'server_url' | 'noise' | 'database' | 'derp' | 'stun'> {
   server_url: string;
   noise: { private_key_path: string };
   database: { path: string };
+  derp: Omit<DerpOutput, 'private_key_path' | 'host_name'> & { private_key_path: string; host_name: string; listen: { host: string; port: number } };
+  stun: z.output<typeof ConfigSchema>['stun'] & { listen: { host: string; port: number } };
   /** The listen address split into parts. */
   listen: { host: string; port: number };
 }
@@ -176,13 +240,43 @@ function finish(parsed: z.output<typeof ConfigSchema>): Config {
   const urlHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const connectHost = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '[::1]' : urlHost;
   const serverUrl = (parsed.server_url ?? `http://${connectHost}:${listen.port}`).replace(/\/+$/, '');
+  const noiseKeyPath = parsed.noise.private_key_path ?? path.join(parsed.data_dir, 'noise.key');
+  const derp = finishDerp(parsed.derp, serverUrl, parsed.data_dir, noiseKeyPath);
   return {
     ...parsed,
     server_url: serverUrl,
     listen,
-    noise: { private_key_path: parsed.noise.private_key_path ?? path.join(parsed.data_dir, 'noise.key') },
+    noise: { private_key_path: noiseKeyPath },
+    derp,
+    stun: { ...parsed.stun, listen: parseHostPort(parsed.stun.listen_addr)! },
     database: { path: parsed.database.path ?? path.join(parsed.data_dir, 'wonder.sqlite') },
   };
+}
+
+/** Largest DERP frame a Go client sends: header, destination key and a 64 KiB packet. Its rate limiter needs a burst at least this big. */
+const MIN_RATE_BURST = 5 + 32 + 65_536;
+
+function finishDerp(derp: DerpOutput, serverUrl: string, dataDir: string, noiseKeyPath: string): Config['derp'] {
+  const privateKeyPath = derp.private_key_path ?? path.join(dataDir, 'derp.key');
+  if (path.resolve(privateKeyPath) === path.resolve(noiseKeyPath)) {
+    throw new ConfigError(`invalid configuration: derp.private_key_path and noise.private_key_path both name ${privateKeyPath}; the relay needs its own key`);
+  }
+  if ((derp.tls.cert_path === undefined) !== (derp.tls.key_path === undefined)) {
+    throw new ConfigError('invalid configuration: set derp.tls.cert_path and derp.tls.key_path together, or neither for a self-signed certificate');
+  }
+  if (!derp.enabled && derp.extra_map_path === undefined) {
+    throw new ConfigError('invalid configuration: derp.enabled is false, so derp.extra_map_path must name a DERP map file with at least one region');
+  }
+  let burst = derp.client_rate_burst;
+  if (derp.client_rate_limit > 0) {
+    if (burst === 0) burst = Math.max(derp.client_rate_limit, MIN_RATE_BURST);
+    if (burst < MIN_RATE_BURST) {
+      throw new ConfigError(`invalid configuration: derp.client_rate_burst ${burst} is below ${MIN_RATE_BURST}, the largest frame a client sends; Tailscale clients would drop such packets`);
+    }
+  }
+  // The URL parser keeps the brackets of an IPv6 literal.
+  const hostName = derp.host_name ?? new URL(serverUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  return { ...derp, private_key_path: privateKeyPath, host_name: hostName, client_rate_burst: burst, listen: parseHostPort(derp.listen_addr)! };
 }
 
 export function parseHostPort(value: string): { host: string; port: number } | undefined {
@@ -212,10 +306,31 @@ export const LEAF_PATHS = [
   'tailnet.base_domain',
   'tailnet.node_key_expiry',
   'tailnet.ephemeral_inactivity_timeout',
+  'derp.enabled',
+  'derp.listen_addr',
+  'derp.private_key_path',
+  'derp.verify_clients',
+  'derp.region_id',
+  'derp.region_code',
+  'derp.region_name',
+  'derp.host_name',
+  'derp.ipv4',
+  'derp.ipv6',
+  'derp.extra_map_path',
+  'derp.keepalive_interval',
+  'derp.handshake_timeout',
+  'derp.write_timeout',
+  'derp.send_queue_packets',
+  'derp.client_rate_limit',
+  'derp.client_rate_burst',
+  'derp.tls.cert_path',
+  'derp.tls.key_path',
+  'stun.enabled',
+  'stun.listen_addr',
   'log.level',
   'log.format',
 ];
-const BOOLEAN_PATHS = new Set(['control.echo_route']);
+const BOOLEAN_PATHS = new Set(['control.echo_route', 'derp.enabled', 'derp.verify_clients', 'stun.enabled']);
 const ENV_TO_PATH = new Map(LEAF_PATHS.map((p) => [ENV_PREFIX + p.replace(/\./g, '_').toUpperCase(), p]));
 
 function coerce(settingPath: string, value: string): unknown {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 
 import { loadConfig } from '../../src/config/config.js';
+import type { ClientVerifier } from '../../src/derp/verifier.js';
 import { createLogger } from '../../src/log.js';
 import { type Coordinator, startCoordinator } from '../../src/server.js';
 
@@ -22,11 +23,18 @@ export interface TestCoordinator extends Coordinator {
 }
 
 export async function startTestCoordinator(
-  options: { dataDir?: string; overrides?: Record<string, string> } = {},
+  options: { dataDir?: string; overrides?: Record<string, string>; derpClientVerifier?: ClientVerifier } = {},
 ): Promise<TestCoordinator> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-test-'));
   const config = loadConfig({
-    overrides: { listen_addr: '127.0.0.1:0', data_dir: dataDir, 'log.level': 'debug', ...options.overrides },
+    overrides: {
+      listen_addr: '127.0.0.1:0',
+      'derp.listen_addr': '127.0.0.1:0',
+      'stun.listen_addr': '127.0.0.1:0',
+      data_dir: dataDir,
+      'log.level': 'debug',
+      ...options.overrides,
+    },
   });
 
   const logs: Array<Record<string, unknown>> = [];
@@ -46,7 +54,8 @@ export async function startTestCoordinator(
     },
   });
 
-  const coordinator = await startCoordinator(config, createLogger({ level: config.log.level, destination }));
+  const startOptions = options.derpClientVerifier === undefined ? {} : { derpClientVerifier: options.derpClientVerifier };
+  const coordinator = await startCoordinator(config, createLogger({ level: config.log.level, destination }), startOptions);
   return {
     ...coordinator,
     dataDir,
