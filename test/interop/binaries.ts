@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const interopBinDir = fileURLToPath(new URL('../../interop/.bin/', import.meta.url));
 
-export type InteropBinary = 'tailscaled' | 'tailscale' | 'controlprobe';
+export type InteropBinary = 'tailscaled' | 'tailscale' | 'controlprobe' | 'derpprobe';
 
 /** Returns the absolute path of a built interop binary, or throws if it is missing or not executable. */
 export function binaryPath(name: InteropBinary): string {
@@ -26,3 +26,4 @@ export function binaryPath(name: InteropBinary): string {
 export const tailscaledPath = (): string => binaryPath('tailscaled');
 export const tailscalePath = (): string => binaryPath('tailscale');
 export const controlprobePath = (): string => binaryPath('controlprobe');
+export const derpprobePath = (): string => binaryPath('derpprobe');
