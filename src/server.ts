@@ -2,6 +2,7 @@
  * The composition root: builds every part of the coordinator from its configuration and wires
  * them together. Nothing else constructs parts, so this file shows the whole architecture.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -11,6 +12,11 @@ import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
 import { startAdminSocket } from './api/admin-socket.js';
 import { adminApi, API_PREFIX } from './api/plugin.js';
 import { ApiKeys } from './auth/api-keys.js';
+import { FailureLimiter } from './auth/failure-limiter.js';
+import { JoinTokens } from './auth/join-tokens.js';
+import { LoginFlows } from './auth/login-flows.js';
+import { OidcClient, OidcSetupError } from './auth/oidc.js';
+import { Sessions } from './auth/sessions.js';
 import { type Config, ConfigError } from './config/config.js';
 import { registerEchoRoute } from './control/echo.js';
 import { registerMapRoute } from './control/map.js';
@@ -24,6 +30,7 @@ import { DerpMapError } from './derp/derp-map.js';
 import { type DerpService, startDerpService } from './derp/service.js';
 import { type ClientVerifier, admitAllClients } from './derp/verifier.js';
 import { buildHttpApp, type UpgradeHandler } from './http/app.js';
+import type { AuthContext } from './http/auth-context.js';
 import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 import { Netmap } from './netmap/netmap.js';
@@ -78,6 +85,28 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   });
   log.info({ path: config.database.path, users: tailnet.users.size, nodes: tailnet.nodes.size }, 'tailnet loaded');
   const apiKeys = new ApiKeys(store, { log: log.child({ component: 'api-keys' }) });
+  const sessions = new Sessions(store, tailnet, { lifetimeMs: config.auth.session_lifetime, log: log.child({ component: 'sessions' }) });
+  const joinTokens = new JoinTokens(store, tailnet, { keyLifetimeMs: config.auth.join_key_lifetime, log: log.child({ component: 'join-tokens' }) });
+
+  // The provider is checked before anything listens, so a wrong issuer stops start-up with both issuers named.
+  let oidc: AuthContext['oidc'];
+  if (config.oidc !== undefined) {
+    try {
+      const client = await OidcClient.discover(config.oidc, { log: log.child({ component: 'oidc' }) });
+      oidc = {
+        client,
+        policy: {
+          allowedDomains: config.oidc.allowed_domains,
+          allowedUsers: config.oidc.allowed_users,
+          allowedGroups: config.oidc.allowed_groups,
+          emailVerifiedRequired: config.oidc.email_verified_required,
+        },
+      };
+    } catch (error) {
+      store.close();
+      throw error instanceof OidcSetupError ? new ConfigError(error.message) : error;
+    }
+  }
 
   // The STUN server is advertised only by the embedded region, so it runs only with the relay.
   const stun = config.stun.enabled && config.derp.enabled ? await StunServer.start({ ...config.stun.listen, log: log.child({ component: 'stun' }) }) : undefined;
@@ -132,7 +161,21 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   });
 
   const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);
-  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, pendingLogins });
+  const auth: AuthContext = {
+    serverUrl: () => serverUrl,
+    tailnet,
+    pendingLogins,
+    sessions,
+    joinTokens,
+    apiKeys,
+    oidc,
+    loginFlows: new LoginFlows({ lifetimeMs: 10 * 60_000, maxFlows: 10_000 }),
+    // Ten failed joins at once per address, then one more every 30 seconds.
+    joinFailures: new FailureLimiter({ burst: 10, refillMs: 30_000, maxAddresses: 100_000 }),
+    cookieSecret: crypto.randomBytes(32).toString('base64url'),
+    csrfKey: crypto.randomBytes(32),
+  };
+  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, auth });
   await app.register(adminApi, { prefix: API_PREFIX, tailnet, apiKeys, pendingLogins, access: 'api-key' });
 
   // Started before the public port, so a second coordinator on the same data_dir stops here.

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 
 import { ApiConnectionError, ApiRequestError, CliUsageError, DEFAULT_ADMIN_SOCKET } from './api-client.js';
 import { addApiKeysCommand } from './apikeys.js';
+import { addJoinCommand } from './join.js';
 import { addNodesCommand } from './nodes.js';
 import { addPreAuthKeysCommand } from './preauthkeys.js';
 import { addServeCommand } from './serve.js';
@@ -27,6 +28,7 @@ addUsersCommand(program);
 addPreAuthKeysCommand(program);
 addNodesCommand(program);
 addApiKeysCommand(program);
+addJoinCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Checked by name because only `serve` loads the configuration module that defines ConfigError.

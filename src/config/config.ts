@@ -14,6 +14,8 @@ import { z } from 'zod';
 
 import { parseDuration } from './duration.js';
 
+const OIDC_DISCOVERY_SUFFIX = '/.well-known/openid-configuration';
+
 const duration = (name: string) =>
   z.union([z.string(), z.number()]).transform((value, context) => {
     const ms = parseDuration(value);
@@ -31,7 +33,12 @@ const hostPort = z.string().refine((value) => parseHostPort(value) !== undefined
 const ConfigSchema = z
   .object({
     /** The URL clients use as `--login-server`; it must reach `listen_addr`. Defaults to http://<listen_addr>. */
-    server_url: z.url({ protocol: /^https?$/ }).optional(),
+    server_url: z
+      .url({ protocol: /^https?$/ })
+      .refine((value) => /^[^:]+:\/\/[^/?#]+\/?$/.test(value), {
+        message: 'must be a scheme, host and port without a path, query or fragment, because clients open /ts2021 and /key at the host root',
+      })
+      .optional(),
     listen_addr: hostPort.default('127.0.0.1:8080'),
     /** Folder for the database, keys and certificates; created with owner-only permissions. */
     data_dir: z.string().min(1).default('./data'),
@@ -138,6 +145,53 @@ const ConfigSchema = z
         enabled: z.boolean().default(true),
         /** UDP address of the STUN server; port 0 picks a free one, which the DERP map then carries. */
         listen_addr: hostPort.default('127.0.0.1:3478'),
+      })
+      .strict()
+      .prefault({}),
+    oidc: z
+      .object({
+        /** The provider's issuer identifier, exactly as its discovery document and ID tokens state it. */
+        issuer: z.url({ protocol: /^https?$/ }),
+        /**
+         * The discovery document as the coordinator reaches it, when that address differs from the
+         * issuer that browsers use. Every back-channel request to the issuer's address goes here instead.
+         */
+        discovery_url: z
+          .url({ protocol: /^https?$/ })
+          .refine((value) => new URL(value).pathname.endsWith(OIDC_DISCOVERY_SUFFIX), {
+            message: `must end with ${OIDC_DISCOVERY_SUFFIX}`,
+          })
+          .optional(),
+        client_id: z.string().min(1),
+        client_secret: z.string().min(1).optional(),
+        /** A file holding the client secret; trailing white space is ignored. */
+        client_secret_path: z.string().min(1).optional(),
+        /** How the coordinator authenticates to the token endpoint. */
+        client_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+        scopes: z
+          .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected a scope token without spaces or quotes'))
+          .refine((scopes) => scopes.includes('openid'), { message: 'must include openid' })
+          .default(['openid', 'profile', 'email']),
+        /** Email domains allowed to sign in; empty allows every domain. */
+        allowed_domains: z.array(z.string().min(1)).default([]),
+        /** Email addresses allowed to sign in; empty allows every address. */
+        allowed_users: z.array(z.string().min(1)).default([]),
+        /** Groups (from the groups claim) allowed to sign in; empty allows every group. */
+        allowed_groups: z.array(z.string().min(1)).default([]),
+        /** When allowed_domains or allowed_users is set, also require email_verified to be true. */
+        email_verified_required: z.boolean().default(true),
+      })
+      .strict()
+      .refine((oidc) => (oidc.client_secret === undefined) !== (oidc.client_secret_path === undefined), {
+        message: 'set exactly one of client_secret and client_secret_path',
+      })
+      .optional(),
+    auth: z
+      .object({
+        /** How long a browser or bearer session lasts after sign-in. */
+        session_lifetime: duration('auth.session_lifetime').default(12 * 3_600_000),
+        /** Lifetime of the single-use pre-auth key that POST /api/v1/join hands out for a join token. */
+        join_key_lifetime: duration('auth.join_key_lifetime').default(5 * 60_000),
       })
       .strict()
       .prefault({}),
@@ -327,13 +381,29 @@ export const LEAF_PATHS = [
   'derp.tls.key_path',
   'stun.enabled',
   'stun.listen_addr',
+  'oidc.issuer',
+  'oidc.discovery_url',
+  'oidc.client_id',
+  'oidc.client_secret',
+  'oidc.client_secret_path',
+  'oidc.client_auth_method',
+  'oidc.scopes',
+  'oidc.allowed_domains',
+  'oidc.allowed_users',
+  'oidc.allowed_groups',
+  'oidc.email_verified_required',
+  'auth.session_lifetime',
+  'auth.join_key_lifetime',
   'log.level',
   'log.format',
 ];
-const BOOLEAN_PATHS = new Set(['control.echo_route', 'derp.enabled', 'derp.verify_clients', 'stun.enabled']);
+const BOOLEAN_PATHS = new Set(['control.echo_route', 'derp.enabled', 'derp.verify_clients', 'stun.enabled', 'oidc.email_verified_required']);
+/** Settings that take a list: in the environment and on the command line, separated by commas or spaces. */
+const LIST_PATHS = new Set(['oidc.scopes', 'oidc.allowed_domains', 'oidc.allowed_users', 'oidc.allowed_groups']);
 const ENV_TO_PATH = new Map(LEAF_PATHS.map((p) => [ENV_PREFIX + p.replace(/\./g, '_').toUpperCase(), p]));
 
 function coerce(settingPath: string, value: string): unknown {
+  if (LIST_PATHS.has(settingPath)) return value.split(/[\s,]+/).filter((item) => item !== '');
   if (!BOOLEAN_PATHS.has(settingPath)) return value;
   if (/^(true|1|yes|on)$/i.test(value)) return true;
   if (/^(false|0|no|off)$/i.test(value)) return false;

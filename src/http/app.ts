@@ -1,18 +1,23 @@
 /**
- * The public HTTP listener: `GET /key`, the `/ts2021` control upgrade and health checks, on
- * one port and at the root path, because clients open `/ts2021` at the host root whatever
- * path the login URL has.
+ * The public HTTP listener: `GET /key`, the `/ts2021` control upgrade, health checks, the
+ * sign-in and login pages and the user API, on one port and at the root path, because clients
+ * open `/ts2021` at the host root whatever path the login URL has.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import fastifyCookie from '@fastify/cookie';
+import fastifyFormBody from '@fastify/formbody';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 
 import type { MachinePublic } from '../../protocol/key.js';
 import { UPGRADE_PATH } from '../../protocol/ts2021/upgrade.js';
-import type { PendingLogins } from '../control/pending-logins.js';
+import { API_PREFIX } from '../api/plugin.js';
+import { userApi } from '../api/join-tokens.js';
 import { rejectUpgrade } from '../control/ts2021.js';
 import type { Logger } from '../log.js';
+import type { AuthContext } from './auth-context.js';
 import { registerLoginPage } from './register-page.js';
+import { registerSignInPages } from './sign-in-pages.js';
 
 /** Handles an HTTP upgrade for one path, such as `/ts2021` or `/derp`. */
 export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -21,7 +26,8 @@ export interface HttpAppOptions {
   log: Logger;
   noisePublicKey: MachinePublic;
   upgrades: Map<string, UpgradeHandler>;
-  pendingLogins: PendingLogins;
+  /** Sign-in, sessions and join tokens: the browser pages and the user API under /api/v1. */
+  auth: AuthContext;
 }
 
 /** `legacyPublicKey` is for pre-Noise clients; 1.92 ignores it, so the all-zero key is sent. */
@@ -68,7 +74,13 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     status: 'ok',
   }));
 
-  registerLoginPage(app, options.pendingLogins);
+  void app.register(fastifyCookie, { secret: options.auth.cookieSecret });
+  void app.register(fastifyFormBody, { bodyLimit: 16 * 1024 });
+  void app.register(async (pages) => {
+    registerSignInPages(pages, options.auth);
+    registerLoginPage(pages, options.auth);
+  });
+  void app.register(userApi, { prefix: API_PREFIX, ...options.auth });
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;

@@ -87,6 +87,43 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: 'sign-in sessions and join tokens',
+    sql: `
+      CREATE TABLE sessions (
+        id            INTEGER PRIMARY KEY,
+        -- The public part of the session token; the secret part is only stored hashed.
+        prefix        TEXT NOT NULL UNIQUE,
+        secret_hash   TEXT NOT NULL,
+        user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        -- 'browser' for the cookie set at sign-in, 'bearer' for a token shown to a script.
+        kind          TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        expires_at    TEXT NOT NULL
+      );
+      CREATE INDEX sessions_user ON sessions(user_id);
+
+      CREATE TABLE join_tokens (
+        id            INTEGER PRIMARY KEY,
+        -- The public part of the token, shown in listings; the secret part is only stored hashed.
+        prefix        TEXT NOT NULL UNIQUE,
+        secret_hash   TEXT NOT NULL,
+        -- The user that nodes joining with the token belong to.
+        user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        max_uses      INTEGER NOT NULL,
+        use_count     INTEGER NOT NULL DEFAULT 0,
+        ephemeral     INTEGER NOT NULL DEFAULT 0,
+        tags          TEXT NOT NULL DEFAULT '[]',
+        created_at    TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        last_used_at  TEXT,
+        revoked_at    TEXT,
+        CHECK (use_count <= max_uses)
+      );
+      CREATE INDEX join_tokens_user ON join_tokens(user_id);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.at(-1)!.version;

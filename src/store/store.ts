@@ -4,8 +4,8 @@
  * The store is the durable half of the tailnet: the tailnet model reads everything at start
  * and then writes each change here before it acknowledges anything to a client. Writes are
  * synchronous, in WAL mode with foreign keys on, so a write has reached the database file when
- * the call returns. Only the tailnet model calls this class, except for the API key queries,
- * which belong to `src/auth/api-keys.ts`.
+ * the call returns. Only the tailnet model calls this class, except for the API key, session
+ * and join token queries, which belong to the classes in `src/auth/`.
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
@@ -65,6 +65,31 @@ export interface ApiKeyRow {
   secret_hash: string;
   created_at: string;
   expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SessionRow {
+  id: number;
+  prefix: string;
+  secret_hash: string;
+  user_id: number;
+  kind: 'browser' | 'bearer';
+  created_at: string;
+  expires_at: string;
+}
+
+export interface JoinTokenRow {
+  id: number;
+  prefix: string;
+  secret_hash: string;
+  user_id: number;
+  max_uses: number;
+  use_count: number;
+  ephemeral: number;
+  tags: string;
+  created_at: string;
+  expires_at: string;
   last_used_at: string | null;
   revoked_at: string | null;
 }
@@ -231,6 +256,76 @@ export class Store {
 
   updateApiKey(id: number, fields: Partial<Omit<ApiKeyRow, 'id'>>): void {
     this.update('api_keys', id, fields);
+  }
+
+  // Sessions, read and written by src/auth/sessions.ts. Times are ISO 8601 strings in UTC, so
+  // they compare correctly as text.
+
+  insertSession(session: Omit<SessionRow, 'id'>): SessionRow {
+    const result = this.db
+      .prepare(
+        `INSERT INTO sessions (prefix, secret_hash, user_id, kind, created_at, expires_at)
+         VALUES (@prefix, @secret_hash, @user_id, @kind, @created_at, @expires_at)`,
+      )
+      .run(session);
+    return { ...session, id: Number(result.lastInsertRowid) };
+  }
+
+  findSessionByPrefix(prefix: string): SessionRow | undefined {
+    return this.db.prepare('SELECT * FROM sessions WHERE prefix = ?').get(prefix) as SessionRow | undefined;
+  }
+
+  deleteSession(id: number): void {
+    this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id);
+  }
+
+  /** Deletes sessions whose expiry is at or before `now` and returns how many there were. */
+  deleteExpiredSessions(now: string): number {
+    return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
+  }
+
+  // Join tokens, read and written by src/auth/join-tokens.ts.
+
+  insertJoinToken(token: Omit<JoinTokenRow, 'id'>): JoinTokenRow {
+    const result = this.db
+      .prepare(
+        `INSERT INTO join_tokens (prefix, secret_hash, user_id, max_uses, use_count, ephemeral, tags, created_at, expires_at, last_used_at, revoked_at)
+         VALUES (@prefix, @secret_hash, @user_id, @max_uses, @use_count, @ephemeral, @tags, @created_at, @expires_at, @last_used_at, @revoked_at)`,
+      )
+      .run(token);
+    return { ...token, id: Number(result.lastInsertRowid) };
+  }
+
+  listJoinTokens(userId?: number): JoinTokenRow[] {
+    if (userId === undefined) return this.db.prepare('SELECT * FROM join_tokens ORDER BY id').all() as JoinTokenRow[];
+    return this.db.prepare('SELECT * FROM join_tokens WHERE user_id = ? ORDER BY id').all(userId) as JoinTokenRow[];
+  }
+
+  findJoinTokenById(id: number): JoinTokenRow | undefined {
+    return this.db.prepare('SELECT * FROM join_tokens WHERE id = ?').get(id) as JoinTokenRow | undefined;
+  }
+
+  findJoinTokenByPrefix(prefix: string): JoinTokenRow | undefined {
+    return this.db.prepare('SELECT * FROM join_tokens WHERE prefix = ?').get(prefix) as JoinTokenRow | undefined;
+  }
+
+  /**
+   * Counts one use of a join token if it is still usable at `now`: not revoked, not expired and
+   * not used up. The check and the increment are one UPDATE statement, so two concurrent uses of
+   * a token with one use left cannot both succeed. Returns whether the use was counted.
+   */
+  consumeJoinToken(id: number, now: string): boolean {
+    const result = this.db
+      .prepare(
+        `UPDATE join_tokens SET use_count = use_count + 1, last_used_at = @now
+         WHERE id = @id AND revoked_at IS NULL AND expires_at > @now AND use_count < max_uses`,
+      )
+      .run({ id, now });
+    return result.changes === 1;
+  }
+
+  revokeJoinToken(id: number, now: string): void {
+    this.db.prepare('UPDATE join_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(now, id);
   }
 
   private update(table: 'users' | 'preauth_keys' | 'nodes' | 'api_keys', id: number, fields: Row): void {

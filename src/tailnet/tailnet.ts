@@ -40,6 +40,19 @@ export class TailnetError extends Error {
 }
 
 const USER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._@+-]{0,62}$/;
+const TAG = /^tag:[a-zA-Z0-9][a-zA-Z0-9-]*$/;
+
+/** Returns whether `name` is a valid user name: 1 to 63 letters, digits and . _ @ + -, starting with a letter or digit. */
+export function isValidUserName(name: string): boolean {
+  return USER_NAME.test(name);
+}
+
+/** @throws {TailnetError} naming the first tag that is not of the form tag:NAME. */
+export function checkTags(tags: readonly string[]): void {
+  for (const tag of tags) {
+    if (!TAG.test(tag)) throw new TailnetError(`invalid tag ${JSON.stringify(tag)}: expected tag:NAME`);
+  }
+}
 
 export interface RegisterNodeInput {
   machineKey: MachinePublic;
@@ -132,6 +145,22 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
     return user;
   }
 
+  /** Finds the user who signed in through OIDC with this issuer and subject. */
+  findUserByProviderId(providerId: string): User | undefined {
+    for (const user of this.users.values()) if (user.providerId === providerId) return user;
+    return undefined;
+  }
+
+  /** Updates the profile an identity provider supplies at each sign-in. Writes and publishes only when something changed. */
+  updateUserProfile(id: number, profile: { displayName: string; email: string; pictureUrl: string }): User {
+    const user = this.resolveUser(id);
+    if (user.displayName === profile.displayName && user.email === profile.email && user.pictureUrl === profile.pictureUrl) return user;
+    this.store.updateUser(id, { display_name: profile.displayName, email: profile.email, picture_url: profile.pictureUrl });
+    Object.assign(user, profile);
+    this.emit('change', { kind: 'user-changed', user });
+    return user;
+  }
+
   renameUser(id: number, newName: string): User {
     const user = this.resolveUser(id);
     if (!USER_NAME.test(newName)) throw new TailnetError(`invalid user name ${JSON.stringify(newName)}`);
@@ -163,9 +192,7 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
     text: string;
   } {
     const user = this.resolveUser(input.userId);
-    for (const tag of input.tags ?? []) {
-      if (!/^tag:[a-zA-Z0-9][a-zA-Z0-9-]*$/.test(tag)) throw new TailnetError(`invalid tag ${JSON.stringify(tag)}: expected tag:NAME`);
-    }
+    checkTags(input.tags ?? []);
     if (input.expiresAt !== undefined && input.expiresAt.getTime() <= this.now().getTime()) {
       throw new TailnetError(`expiry ${input.expiresAt.toISOString()} is in the past`);
     }
