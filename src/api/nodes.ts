@@ -1,8 +1,8 @@
 /**
  * `/nodes`: list, show, rename, expire and delete nodes, and approve interactive logins.
  *
- * `/nodes/pending` is a static path, so it wins over `/nodes/:node`: a node whose name is
- * "pending" is reached by its numeric ID.
+ * `GET /nodes/pending` is a static path, so it wins over `GET /nodes/:node`: a node whose name
+ * is "pending" is shown by its numeric ID. Its other routes work by name.
  */
 import type { FastifyInstance } from 'fastify';
 

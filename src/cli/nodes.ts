@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 
 import type { nodeJson, pendingLoginJson, userJson } from '../api/schemas.js';
-import { apiClientFromOptions } from './api-client.js';
+import { type ApiClient, ApiRequestError, apiClientFromOptions } from './api-client.js';
 import { formatBoolean, formatTime, outputFormat, outputOption, printFields, printJson, printTable } from './output.js';
 
 type NodeJson = ReturnType<typeof nodeJson>;
@@ -55,6 +55,15 @@ function printNode(command: Command, response: unknown, node: NodeJson): void {
 
 const nodeArgument = ['<node>', 'node ID or name'] as const;
 
+/** Returns the API path of one node. `GET /nodes/pending` lists pending logins, so a node named "pending" is found by its ID. */
+async function nodePath(client: ApiClient, node: string): Promise<string> {
+  if (node !== 'pending') return `/nodes/${encodeURIComponent(node)}`;
+  const { nodes } = await client.get<{ nodes: NodeJson[] }>('/nodes');
+  const found = nodes.find((candidate) => candidate.name === node);
+  if (found === undefined) throw new ApiRequestError(404, `node ${JSON.stringify(node)} not found`);
+  return `/nodes/${found.id}`;
+}
+
 export function addNodesCommand(program: Command): void {
   const nodes = program
     .command('nodes').description('manage nodes and approve interactive logins');
@@ -75,7 +84,8 @@ export function addNodesCommand(program: Command): void {
     .argument(...nodeArgument)
     .addOption(outputOption())
     .action(async (node: string, _options: unknown, command: Command) => {
-      const response = await apiClientFromOptions(command.optsWithGlobals()).get<{ node: NodeJson }>(`/nodes/${encodeURIComponent(node)}`);
+      const client = apiClientFromOptions(command.optsWithGlobals());
+      const response = await client.get<{ node: NodeJson }>(await nodePath(client, node));
       printNode(command, response, response.node);
     });
 

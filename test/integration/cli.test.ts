@@ -223,6 +223,16 @@ describe('wonder nodes', () => {
     expect(result.stdout).toMatch(/^ID:\s+\d+\n/);
   });
 
+  it('shows a node named pending', async () => {
+    const namedPending = registerNode(node.userId, 'pending');
+    const shown = await wonderJson('nodes', 'show', 'pending');
+    expect(shown.node.id).toBe(namedPending.id);
+
+    await wonderJson('nodes', 'delete', 'pending');
+    const stderr = await wonderError('nodes', 'show', 'pending');
+    expect(stderr).toBe('wonder: node "pending" not found\n');
+  });
+
   it('keeps a user who still owns nodes', async () => {
     const stderr = await wonderError('users', 'delete', 'carol');
     expect(stderr).toBe('wonder: user "carol" still owns 1 node(s); delete them first\n');
