@@ -1,24 +1,29 @@
 /**
  * Live map streams, one per node, and the fan-out of tailnet changes to them.
  *
- * Each change is turned into its message once, compressed once, and the same bytes are written
- * to every peer's stream, so a change costs one write per peer that must hear about it. A node
- * that opens a new stream ends its old one. A stream whose client stops reading is ended once
- * its unsent data passes a limit; the client reconnects and gets a fresh full map.
+ * Changes are collected for a short window and sent as one batch: each node's latest state is
+ * encoded once, the batch is compressed once, and the same bytes are written to every stream
+ * that the batch does not concern. A burst of joins therefore costs one write per stream per
+ * window instead of one per change. A node that opens a new stream ends its old one. A stream
+ * whose client stops reading is ended once its unsent data passes a limit; the client
+ * reconnects and gets a fresh full map.
  */
 import type { ServerHttp2Stream } from 'node:http2';
 
 import { encodeMapMessage } from '../../protocol/mapstream/frame.js';
 import type { Logger } from '../log.js';
-import type { Netmap } from '../netmap/netmap.js';
+import type { Netmap, PeerUpdate } from '../netmap/netmap.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
-import type { Node, TailnetChange } from '../tailnet/types.js';
+import type { Node, TailnetChange, User } from '../tailnet/types.js';
 
 /** Byte-identical keepalives let clients skip decoding them. */
 const KEEPALIVE_MESSAGE = encodeMapMessage('{"KeepAlive":true}');
 
 /** Unsent bytes after which a stream counts as stuck. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** Default time changes are collected before they are sent. */
+const DEFAULT_BATCH_WINDOW_MS = 100;
 
 export interface MapSessionOptions {
   tailnet: Tailnet;
@@ -28,6 +33,8 @@ export interface MapSessionOptions {
   keepaliveIntervalMs: number;
   /** Ephemeral nodes are deleted after this long without a map stream. */
   ephemeralInactivityTimeoutMs: number;
+  /** Time changes are collected before they are sent to streams; 100 ms when unset. */
+  batchWindowMs?: number;
 }
 
 class MapSession {
@@ -78,6 +85,12 @@ export class MapSessions {
   private readonly ephemeralTimers = new Map<number, NodeJS.Timeout>();
   private stopping = false;
 
+  // The batch being collected: each node's latest update, changed users, and nodes whose own record changed.
+  private pendingPeers = new Map<number, PeerUpdate>();
+  private pendingUsers = new Map<number, User>();
+  private pendingSelf = new Set<number>();
+  private batchTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly options: MapSessionOptions) {
     options.tailnet.on('change', (change) => this.publish(change));
   }
@@ -123,33 +136,71 @@ export class MapSessions {
     this.ephemeralTimers.set(node.id, timer);
   }
 
-  /** Sends one change to every stream that must hear about it. */
+  /** Adds one change to the batch, merged with earlier changes to the same node, so only its latest state is sent. */
   private publish(change: TailnetChange): void {
-    const changedId = change.kind === 'user-changed' ? undefined : change.node.id;
-
-    if (change.kind === 'node-removed') {
-      this.sessions.get(change.node.id)?.close('node deleted');
-      clearTimeout(this.ephemeralTimers.get(change.node.id));
-      this.ephemeralTimers.delete(change.node.id);
-    }
-
-    const peerJson = this.options.netmap.peerDeltaJson(change);
-    if (peerJson !== undefined) {
-      const message = encodeMapMessage(peerJson);
-      for (const [nodeId, session] of this.sessions) {
-        if (nodeId !== changedId) session.write(message);
+    if (change.kind === 'user-changed') {
+      this.pendingUsers.set(change.user.id, change.user);
+    } else {
+      const { node } = change;
+      const earlier = this.pendingPeers.get(node.id);
+      switch (change.kind) {
+        case 'node-removed':
+          this.sessions.get(node.id)?.close('node deleted');
+          clearTimeout(this.ephemeralTimers.get(node.id));
+          this.ephemeralTimers.delete(node.id);
+          this.pendingSelf.delete(node.id);
+          this.pendingPeers.set(node.id, { node, kind: 'removed', onlineChanged: false });
+          break;
+        case 'node-added':
+        case 'node-changed':
+          // The whole record, read when the batch is sent, includes any patch before or after it.
+          this.pendingPeers.set(node.id, { node, kind: 'changed', onlineChanged: false });
+          if (change.kind === 'node-changed') this.pendingSelf.add(node.id);
+          break;
+        case 'node-patched':
+          if (earlier?.kind === 'changed' || earlier?.kind === 'removed') break;
+          this.pendingPeers.set(node.id, { node, kind: 'patched', onlineChanged: (earlier?.onlineChanged ?? false) || change.online !== undefined });
+          break;
       }
     }
+    this.batchTimer ??= setTimeout(() => this.sendBatch(), this.options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS);
+  }
 
-    const selfJson = this.options.netmap.selfDeltaJson(change);
-    if (selfJson !== undefined && changedId !== undefined) {
-      this.sessions.get(changedId)?.write(encodeMapMessage(selfJson));
+  /**
+   * Sends the collected batch. Streams it does not concern share one compressed message. A node
+   * that the batch is about gets a message of its own, because it is not its own peer, and that
+   * message also carries its own record when the record changed.
+   */
+  private sendBatch(): void {
+    this.batchTimer = undefined;
+    const batch = this.options.netmap.peerUpdates(this.pendingPeers.values(), this.pendingUsers.values());
+    const selfChanged = this.pendingSelf;
+    this.pendingPeers = new Map();
+    this.pendingUsers = new Map();
+    this.pendingSelf = new Set();
+
+    let shared: Buffer | undefined;
+    let sharedBuilt = false;
+    for (const [nodeId, session] of this.sessions) {
+      if (batch.has(nodeId)) {
+        const json = batch.json(nodeId, selfChanged.has(nodeId) ? session.node : undefined);
+        if (json !== undefined) session.write(encodeMapMessage(json));
+        continue;
+      }
+      if (!sharedBuilt) {
+        const json = batch.json();
+        shared = json === undefined ? undefined : encodeMapMessage(json);
+        sharedBuilt = true;
+      }
+      if (shared !== undefined) session.write(shared);
     }
   }
 
   /** Ends every stream without marking nodes offline, because clients reconnect after a restart. */
   closeAll(): void {
     this.stopping = true;
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
     for (const session of [...this.sessions.values()]) session.close('coordinator stopping');
     for (const timer of this.ephemeralTimers.values()) clearTimeout(timer);
     this.ephemeralTimers.clear();

@@ -9,7 +9,7 @@
 import type { DERPMap } from '../../protocol/tailcfg/derp-map.js';
 import type { DNSConfig, FilterRule, MapResponse, PeerChange } from '../../protocol/tailcfg/map.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
-import type { Node, TailnetChange } from '../tailnet/types.js';
+import type { Node, TailnetChange, User } from '../tailnet/types.js';
 import { toUserProfile, toWireNode } from './wire-node.js';
 
 /** Every source may reach every destination on every port. */
@@ -79,33 +79,88 @@ export class Netmap {
     return `{"Node":${this.wireJson(self)},"Peers":[${peers.join(',')}],${settingsJson.slice(1)}`;
   }
 
-  /** The message peers of `change.node` receive, or undefined when they need none. */
-  peerDeltaJson(change: TailnetChange): string | undefined {
-    switch (change.kind) {
-      case 'node-added':
-      case 'node-changed': {
-        const user = this.tailnet.users.get(change.node.userId);
-        const profiles = user === undefined ? '' : `,"UserProfiles":[${JSON.stringify(toUserProfile(user))}]`;
-        return `{"PeersChanged":[${this.wireJson(change.node)}]${profiles}}`;
+  /**
+   * Builds the JSON texts of one batch of peer updates, so that each update is encoded once
+   * however many recipients get it.
+   */
+  peerUpdates(updates: Iterable<PeerUpdate>, changedUsers: Iterable<User>): PeerUpdateBatch {
+    const entries: PeerUpdateEntry[] = [];
+    const profiles = new Map<number, string>();
+    for (const user of changedUsers) profiles.set(user.id, JSON.stringify(toUserProfile(user)));
+
+    for (const { node, kind, onlineChanged } of updates) {
+      switch (kind) {
+        case 'changed': {
+          entries.push({ nodeId: node.id, list: 'PeersChanged', json: this.wireJson(node) });
+          const user = this.tailnet.users.get(node.userId);
+          if (user !== undefined && !profiles.has(user.id)) profiles.set(user.id, JSON.stringify(toUserProfile(user)));
+          break;
+        }
+        case 'removed':
+          entries.push({ nodeId: node.id, list: 'PeersRemoved', json: String(node.id) });
+          break;
+        case 'patched': {
+          const patch: PeerChange = { NodeID: node.id, Endpoints: node.endpoints, DERPRegion: node.hostinfo.NetInfo?.PreferredDERP ?? 0 };
+          if (node.discoKey !== undefined) patch.DiscoKey = node.discoKey.toString();
+          if (node.lastSeen !== undefined) patch.LastSeen = node.lastSeen.toISOString();
+          if (onlineChanged) patch.Online = node.online;
+          entries.push({ nodeId: node.id, list: 'PeersChangedPatch', json: JSON.stringify(patch) });
+          break;
+        }
       }
-      case 'node-removed':
-        return JSON.stringify({ PeersRemoved: [change.node.id] } satisfies MapResponse);
-      case 'node-patched': {
-        const node = change.node;
-        const patch: PeerChange = { NodeID: node.id, Endpoints: node.endpoints, DERPRegion: node.hostinfo.NetInfo?.PreferredDERP ?? 0 };
-        if (node.discoKey !== undefined) patch.DiscoKey = node.discoKey.toString();
-        if (node.lastSeen !== undefined) patch.LastSeen = node.lastSeen.toISOString();
-        if (change.online !== undefined) patch.Online = change.online;
-        return JSON.stringify({ PeersChangedPatch: [patch] } satisfies MapResponse);
-      }
-      case 'user-changed':
-        return JSON.stringify({ UserProfiles: [toUserProfile(change.user)] } satisfies MapResponse);
     }
+    return new PeerUpdateBatch(entries, [...profiles.values()], (node) => this.wireJson(node));
+  }
+}
+
+/** An update that peers of `node` must hear since the last batch: its whole record, a patch, or its removal. */
+export interface PeerUpdate {
+  node: Node;
+  kind: 'changed' | 'patched' | 'removed';
+  /** Whether a patch carries the Online field. */
+  onlineChanged: boolean;
+}
+
+interface PeerUpdateEntry {
+  nodeId: number;
+  list: 'PeersChanged' | 'PeersRemoved' | 'PeersChangedPatch';
+  json: string;
+}
+
+/** One batch of peer updates, encoded once, from which each recipient's message is joined. */
+export class PeerUpdateBatch {
+  private readonly nodeIds: Set<number>;
+
+  constructor(
+    private readonly entries: PeerUpdateEntry[],
+    private readonly profiles: string[],
+    private readonly wireJson: (node: Node) => string,
+  ) {
+    this.nodeIds = new Set(entries.map((entry) => entry.nodeId));
   }
 
-  /** The message the changed node itself receives, or undefined when it needs none. */
-  selfDeltaJson(change: TailnetChange): string | undefined {
-    if (change.kind === 'node-changed') return `{"Node":${this.wireJson(change.node)}}`;
-    return undefined;
+  /** Whether the batch contains an update about `nodeId`, which that node must not receive. */
+  has(nodeId: number): boolean {
+    return this.nodeIds.has(nodeId);
+  }
+
+  /**
+   * Builds the MapResponse text for one recipient, or returns undefined when it needs none.
+   * @param recipient left out of the peer lists, because a node is never its own peer.
+   * @param self the recipient's own record, sent when that record changed.
+   */
+  json(recipient?: number, self?: Node): string | undefined {
+    const lists: Record<PeerUpdateEntry['list'], string[]> = { PeersChanged: [], PeersRemoved: [], PeersChangedPatch: [] };
+    for (const entry of this.entries) {
+      if (entry.nodeId !== recipient) lists[entry.list].push(entry.json);
+    }
+    const fields: string[] = [];
+    if (self !== undefined) fields.push(`"Node":${this.wireJson(self)}`);
+    for (const [name, items] of Object.entries(lists)) {
+      if (items.length > 0) fields.push(`"${name}":[${items.join(',')}]`);
+    }
+    if (fields.length === 0 && this.profiles.length === 0) return undefined;
+    if (this.profiles.length > 0) fields.push(`"UserProfiles":[${this.profiles.join(',')}]`);
+    return `{${fields.join(',')}}`;
   }
 }

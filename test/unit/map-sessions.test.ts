@@ -1,0 +1,167 @@
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import type { ServerHttp2Stream } from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { MachinePublic, NodePublic } from '../../protocol/key.js';
+import { MapMessageReader } from '../../protocol/mapstream/frame.js';
+import type { MapResponse } from '../../protocol/tailcfg/map.js';
+import { MapSessions } from '../../src/control/map-sessions.js';
+import { Netmap } from '../../src/netmap/netmap.js';
+import { Store } from '../../src/store/store.js';
+import { Tailnet } from '../../src/tailnet/tailnet.js';
+import type { Node } from '../../src/tailnet/types.js';
+
+const BATCH_WINDOW_MS = 50;
+
+/** The parts of an HTTP/2 stream that MapSessions uses, recording the map messages written. */
+class RecordingStream extends EventEmitter {
+  readonly messages: MapResponse[] = [];
+  destroyed = false;
+  writableLength = 0;
+  private readonly reader = new MapMessageReader();
+
+  write(chunk: Buffer): boolean {
+    for (const message of this.reader.push(chunk)) this.messages.push(message as MapResponse);
+    return true;
+  }
+
+  end(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+let folder: string;
+let store: Store;
+let tailnet: Tailnet;
+let sessions: MapSessions;
+let userId: number;
+
+beforeEach(() => {
+  folder = fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-map-sessions-'));
+  store = Store.open(path.join(folder, 'wonder.sqlite'));
+  const log = pino({ level: 'silent' });
+  tailnet = Tailnet.load(store, { ipv4Prefix: '100.64.0.0/10', ipv6Prefix: 'fd7a:115c:a1e0::/48', baseDomain: 'wonder.internal', nodeKeyExpiryMs: 0, log });
+  const netmap = new Netmap({ tailnet, derpMap: () => ({ Regions: {} }) });
+  sessions = new MapSessions({ tailnet, netmap, log, keepaliveIntervalMs: 60_000, ephemeralInactivityTimeoutMs: 60_000, batchWindowMs: BATCH_WINDOW_MS });
+  userId = tailnet.createUser({ name: 'alice' }).id;
+});
+
+afterEach(() => {
+  sessions.closeAll();
+  store.close();
+  fs.rmSync(folder, { recursive: true, force: true });
+});
+
+function register(hostname: string): Node {
+  const input = {
+    machineKey: MachinePublic.fromBytes(crypto.randomBytes(32)),
+    nodeKey: NodePublic.fromBytes(crypto.randomBytes(32)),
+    hostinfo: { Hostname: hostname },
+    ephemeral: false,
+    capVersion: 131,
+  };
+  return tailnet.registerNode(input, userId);
+}
+
+function stream(node: Node): RecordingStream {
+  const recording = new RecordingStream();
+  sessions.open(node, recording as unknown as ServerHttp2Stream);
+  return recording;
+}
+
+const afterBatch = () => new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS * 3));
+
+describe('map session batches', () => {
+  it('sends a burst of joins as one message', async () => {
+    const watcher = stream(register('watcher'));
+    const joiners = [register('a'), register('b'), register('c')];
+    await afterBatch();
+
+    const deltas = watcher.messages.slice(1);
+    expect(deltas).toHaveLength(1);
+    expect(deltas[0]!.PeersChanged?.map((peer) => peer.ID)).toEqual(joiners.map((node) => node.id));
+    expect(deltas[0]!.UserProfiles?.map((profile) => profile.ID)).toEqual([userId]);
+  });
+
+  it('merges a join and its stream into one record', async () => {
+    const watcher = stream(register('watcher'));
+    const joiner = register('joiner');
+    stream(joiner);
+    await afterBatch();
+
+    const deltas = watcher.messages.slice(1);
+    expect(deltas).toHaveLength(1);
+    expect(deltas[0]!.PeersChanged?.map((peer) => [peer.ID, peer.Online])).toEqual([[joiner.id, true]]);
+    expect(deltas[0]!.PeersChangedPatch).toBeUndefined();
+  });
+
+  it('sends only the removal of a node added and deleted', async () => {
+    const watcher = stream(register('watcher'));
+    const brief = register('brief');
+    tailnet.deleteNode(brief.id);
+    await afterBatch();
+
+    const deltas = watcher.messages.slice(1);
+    expect(deltas).toHaveLength(1);
+    expect(deltas[0]!.PeersRemoved).toEqual([brief.id]);
+    expect(deltas[0]!.PeersChanged).toBeUndefined();
+  });
+
+  it('merges patches and keeps the online flag', async () => {
+    const watcher = stream(register('watcher'));
+    const peer = register('peer');
+    const peerStream = stream(peer);
+    await afterBatch();
+    watcher.messages.length = 0;
+
+    tailnet.updateFromMapRequest(peer, { endpoints: ['192.0.2.1:41641'], capVersion: 131 });
+    peerStream.end();
+    await afterBatch();
+
+    expect(watcher.messages).toHaveLength(1);
+    const patches = watcher.messages[0]!.PeersChangedPatch;
+    expect(patches).toHaveLength(1);
+    expect(patches![0]!.NodeID).toBe(peer.id);
+    expect(patches![0]!.Endpoints).toEqual(['192.0.2.1:41641']);
+    expect(patches![0]!.Online).toBe(false);
+  });
+
+  it('leaves a node out of its own peer updates', async () => {
+    const first = register('first');
+    const firstStream = stream(first);
+    const second = register('second');
+    const secondStream = stream(second);
+    await afterBatch();
+    firstStream.messages.length = 0;
+    secondStream.messages.length = 0;
+
+    tailnet.renameNode(first.id, 'renamed');
+    tailnet.renameNode(second.id, 'other');
+    await afterBatch();
+
+    expect(firstStream.messages).toHaveLength(1);
+    expect(firstStream.messages[0]!.Node?.Name).toBe('renamed.wonder.internal.');
+    expect(firstStream.messages[0]!.PeersChanged?.map((peer) => peer.ID)).toEqual([second.id]);
+    expect(secondStream.messages).toHaveLength(1);
+    expect(secondStream.messages[0]!.Node?.Name).toBe('other.wonder.internal.');
+    expect(secondStream.messages[0]!.PeersChanged?.map((peer) => peer.ID)).toEqual([first.id]);
+  });
+
+  it('sends nothing to a node whose batch is only about itself', async () => {
+    const only = register('only');
+    const onlyStream = stream(only);
+    await afterBatch();
+    onlyStream.messages.length = 0;
+
+    tailnet.updateFromMapRequest(only, { endpoints: ['192.0.2.2:41641'], capVersion: 131 });
+    await afterBatch();
+
+    expect(onlyStream.messages).toHaveLength(0);
+  });
+});
