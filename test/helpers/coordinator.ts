@@ -20,6 +20,11 @@ export interface TestCoordinator extends Coordinator {
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Stops the coordinator and removes its data folder unless `keepData` is set. */
   stop(options?: { keepData?: boolean }): Promise<void>;
+  /**
+   * Stops the coordinator and starts a new one on the same data folder and the same HTTP, DERP
+   * and STUN ports, as an operator's restart would. The returned object owns the data folder.
+   */
+  restart(): Promise<TestCoordinator>;
 }
 
 export async function startTestCoordinator(
@@ -77,6 +82,18 @@ export async function startTestCoordinator(
     async stop(stopOptions = {}) {
       await coordinator.close();
       if (!stopOptions.keepData && options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+    async restart() {
+      await coordinator.close();
+      const samePorts: Record<string, string> = { listen_addr: `127.0.0.1:${coordinator.address.port}` };
+      if (coordinator.derpPort !== undefined) samePorts['derp.listen_addr'] = `127.0.0.1:${coordinator.derpPort}`;
+      if (coordinator.stunPort !== undefined) samePorts['stun.listen_addr'] = `127.0.0.1:${coordinator.stunPort}`;
+      const next = await startTestCoordinator({ ...options, dataDir, overrides: { ...options.overrides, ...samePorts } });
+      // The data folder now belongs to the new coordinator, which removes it on stop.
+      return { ...next, stop: async (stopOptions = {}) => {
+        await next.stop({ keepData: true });
+        if (!stopOptions.keepData && options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
+      } };
     },
   };
 }
