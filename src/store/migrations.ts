@@ -18,7 +18,7 @@ export const MIGRATIONS: Migration[] = [
     description: 'users, pre-auth keys and nodes',
     sql: `
       CREATE TABLE users (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         name          TEXT NOT NULL UNIQUE,
         display_name  TEXT NOT NULL DEFAULT '',
         email         TEXT NOT NULL DEFAULT '',
@@ -43,8 +43,10 @@ export const MIGRATIONS: Migration[] = [
         revoked_at    TEXT
       );
 
+      -- Node and user IDs reach clients, which key their peer tables by them, so AUTOINCREMENT
+      -- keeps a deleted node's ID from being handed to a new one.
       CREATE TABLE nodes (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         stable_id     TEXT NOT NULL UNIQUE,
         user_id       INTEGER NOT NULL REFERENCES users(id),
         machine_key   TEXT NOT NULL UNIQUE,

@@ -86,6 +86,17 @@ describe('store', () => {
     store.close();
   });
 
+  it('never gives a deleted node\'s ID to a new node', () => {
+    const store = Store.open(databasePath());
+    const tailnet = Tailnet.load(store, options);
+    const user = tailnet.createUser({ name: 'erin' });
+    const first = tailnet.registerNode(registerInput('first'), user.id);
+    tailnet.deleteNode(first.id);
+    const second = tailnet.registerNode(registerInput('second'), user.id);
+    expect(second.id).toBeGreaterThan(first.id);
+    store.close();
+  });
+
   it('stores only a hash of pre-auth keys', () => {
     const file = databasePath();
     const store = Store.open(file);
