@@ -17,7 +17,7 @@ export class KeyFileError extends Error {
 }
 
 export interface KeyFileOptions {
-  /** What replacing the key breaks, ending the error message for a damaged file, e.g. "clients will need to log in again". */
+  /** Consequence of replacing the key, which ends the error message for a damaged file, e.g. "clients will need to log in again". */
   replacementEffect: string;
 }
 

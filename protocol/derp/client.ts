@@ -45,7 +45,7 @@ export interface DerpClientOptions extends DerpDialOptions {
   privateKey: X25519PrivateKey;
   /** Overrides for the ClientInfo; default `{version: 2, CanAckPings: true}` like tailscaled. */
   clientInfo?: Partial<ClientInfo>;
-  /** Answer the server's Pings with Pongs, as tailscaled does. Default true. */
+  /** Whether to reply to the server's Pings with Pongs, as tailscaled does. Default true. */
   answerPings?: boolean;
 }
 
@@ -71,7 +71,7 @@ export class DerpDialError extends Error {
   }
 }
 
-/** Opens the connection and completes the HTTP upgrade. `head` holds bytes read past the response. */
+/** Opens the connection and completes the HTTP upgrade. `head` contains the bytes read past the response. */
 export async function dialDerpTransport(options: DerpDialOptions): Promise<{ socket: Duplex; head: Buffer }> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   if (options.transport === 'websocket') return dialWebSocket(options, timeoutMs);

@@ -1,8 +1,8 @@
 /**
  * One registered DERP client: reads its frames and writes everything it receives. Packets for
- * the client wait in two bounded queues (disco packets and the rest, as Go's derpserver keeps
- * them) and go out only while the transport's write buffer is below a limit, so a client that
- * reads slowly costs bounded memory and loses its oldest packets instead of stalling senders.
+ * the client wait in two bounded queues, disco packets and the rest, as in Go's derpserver.
+ * They go out only while the transport's write buffer is below a limit. A client that reads
+ * slowly therefore costs bounded memory and loses its oldest packets instead of stalling senders.
  */
 import type { Duplex } from 'node:stream';
 
@@ -43,7 +43,7 @@ export interface ConnectionSettings {
   keepAliveIntervalMs: number;
   /** Time a client may leave its write buffer above the limit before it is disconnected. */
   writeTimeoutMs: number;
-  /** Packets each of the two send queues holds before dropping its oldest. */
+  /** Capacity of each of the two send queues; a full queue drops its oldest packet. */
   sendQueueDepth: number;
   /** Bytes buffered for writing above which queued packets wait for the transport to drain. */
   writeBufferLimit: number;
@@ -51,7 +51,7 @@ export interface ConnectionSettings {
   clientRateLimit: { bytesPerSecond: number; burstBytes: number } | undefined;
 }
 
-/** What a connection needs from the relay that owns it. */
+/** The relay's side of a connection: counters, routing and bookkeeping. */
 export interface ConnectionHost {
   readonly stats: RelayStats;
   /** Delivers a SendPacket; `destination` and `packet` are views valid as long as the caller keeps them. */

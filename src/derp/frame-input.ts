@@ -7,7 +7,7 @@
  */
 import { DerpFrameError, FrameHeaderLen, frameTypeName } from '../../protocol/derp/index.js';
 
-/** What to do with a frame type: accept a payload length within bounds, reject the type, or skip the frame. */
+/** Handling of a frame type: accept a payload length within bounds, reject the type, or skip the frame. */
 export type FrameRule = { min: number; max: number } | { reject: string } | 'skip';
 
 export type FrameEvent =

@@ -31,7 +31,7 @@ export interface DerpListenerOptions {
   tls: { cert: string; key: string };
   relay: DerpRelay;
   log: Logger;
-  /** Answers for `/bootstrap-dns?q=NAME`: host name → IP addresses. Other names get `{}`. */
+  /** Addresses that `/bootstrap-dns?q=NAME` returns, by host name. Other names get `{}`. */
   bootstrapDns: Record<string, string[]>;
 }
 
@@ -175,7 +175,7 @@ function sendText(response: ServerResponse, status: number, text: string): void 
   response.end(body);
 }
 
-/** Answers an upgrade request that will not be upgraded, on the raw socket, and closes it. */
+/** Writes an HTTP error response to an upgrade request on its raw socket, and closes the socket. */
 function writeRawError(socket: Duplex, status: number, message: string): void {
   const body = `${message}\n`;
   socket.end(

@@ -27,7 +27,7 @@ export interface DerpRelayOptions {
   handshakeTimeoutMs?: number;
   /** Time a client may leave written data unread before it is disconnected. Default 2 s, Go's TCP write timeout. */
   writeTimeoutMs?: number;
-  /** Packets each of a client's two send queues holds. Default 32, as in Go. */
+  /** Capacity of each of a client's two send queues. Default 32, as in Go. */
   sendQueueDepth?: number;
   /** Bytes buffered per client above which queued packets wait. Default 256 KiB. */
   writeBufferLimit?: number;
@@ -36,6 +36,8 @@ export interface DerpRelayOptions {
    * ServerInfo and limit themselves. Default: no limit.
    */
   clientRateLimit?: { bytesPerSecond: number; burstBytes: number };
+  /** Interval at which connected clients are verified again, so node keys that expired meanwhile leave. Default 60 s. */
+  recheckIntervalMs?: number;
 }
 
 export class DerpRelay implements ConnectionHost {
@@ -46,6 +48,7 @@ export class DerpRelay implements ConnectionHost {
   private readonly settings: ConnectionSettings;
   private readonly handshakeTimeoutMs: number;
   private closed = false;
+  private readonly recheckTimer: NodeJS.Timeout;
 
   constructor(private readonly options: DerpRelayOptions) {
     this.publicKey = NodePublic.fromBytes(options.privateKey.publicKey);
@@ -57,6 +60,10 @@ export class DerpRelay implements ConnectionHost {
       writeBufferLimit: options.writeBufferLimit ?? 256 * 1024,
       clientRateLimit: options.clientRateLimit,
     };
+    this.recheckTimer = setInterval(() => {
+      this.recheckClients(options.verifyClient).catch((error: unknown) => options.log.error({ err: error }, 'rechecking DERP clients failed'));
+    }, options.recheckIntervalMs ?? 60_000);
+    this.recheckTimer.unref();
   }
 
   /** Number of distinct node keys connected. */
@@ -69,8 +76,8 @@ export class DerpRelay implements ConnectionHost {
   }
 
   /**
-   * Serves a connection whose HTTP upgrade has been answered (or skipped for fast start).
-   * `head` holds bytes that arrived after the request head.
+   * Serves a connection after the 101 response was written, or skipped for fast start.
+   * `head` contains the bytes that arrived after the request head.
    */
   accept(transport: Duplex, head: Buffer, remoteAddress: string): void {
     if (this.closed) {
@@ -127,6 +134,7 @@ export class DerpRelay implements ConnectionHost {
 
   close(): void {
     this.closed = true;
+    clearInterval(this.recheckTimer);
     for (const transport of this.handshaking) transport.destroy();
     this.handshaking.clear();
     for (const connection of [...this.registry.connections()]) connection.close('relay is shutting down', 'debug');

@@ -43,6 +43,8 @@ export interface DerpServiceOptions {
   /** The bound STUN port, or -1 when no STUN server runs. */
   stunPort: number;
   log: Logger;
+  /** Interval at which connected clients are verified again; default 60 s. */
+  recheckIntervalMs?: number;
 }
 
 export interface DerpService {
@@ -78,6 +80,7 @@ export async function startDerpService(options: DerpServiceOptions): Promise<Der
     handshakeTimeoutMs: settings.handshake_timeout,
     writeTimeoutMs: settings.write_timeout,
     sendQueueDepth: settings.send_queue_packets,
+    ...(options.recheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.recheckIntervalMs }),
     ...(settings.client_rate_limit > 0 ? { clientRateLimit: { bytesPerSecond: settings.client_rate_limit, burstBytes: settings.client_rate_burst } } : {}),
   });
   log.info({ path: settings.private_key_path, publicKey: relay.publicKey.toString(), created }, created ? 'created DERP key' : 'loaded DERP key');

@@ -3,7 +3,7 @@
  * metrics exporter can publish them later.
  */
 
-/** Why a relayed packet was not delivered. */
+/** Reason a relayed packet was not delivered. */
 export type DropReason =
   /** The destination's send queue was full, so its oldest packet made room for a newer one. */
   | 'queue_full'
@@ -12,7 +12,7 @@ export type DropReason =
   /** The destination disconnected with the packet still queued. */
   | 'destination_gone';
 
-/** Why a connection ended before the client was registered. */
+/** Reason a connection ended before the client was registered. */
 export type HandshakeFailure =
   /** No ClientInfo frame within the handshake timeout. */
   | 'timeout'

@@ -1,5 +1,5 @@
 /**
- * The relay's TLS certificate. An operator may configure a certificate and key; otherwise the
+ * The relay's TLS certificate. An operator may configure a certificate and key. Without them the
  * relay makes a self-signed ECDSA P-256 certificate for its host name and addresses, keeps it in
  * the data folder and pins it in the DERP map as `CertName: "sha256-raw:<hex>"`. Tailscale
  * clients (tailscale.com/net/tlsdial v1.92.5) then accept exactly that certificate, provided it
@@ -24,7 +24,7 @@ export interface DerpCertificate {
   /** `sha256-raw:<hex>` for a self-signed certificate, undefined for a configured one. */
   certName: string | undefined;
   notAfter: Date;
-  /** What happened: a configured pair was read, a kept one reused, or a new one made (with the reason). */
+  /** Origin of the pair: read from the configured files, reused from the data folder, or created now for the given reason. */
   origin: { kind: 'configured' | 'reused' } | { kind: 'created'; reason: string };
 }
 
@@ -48,7 +48,10 @@ export class CertificateError extends Error {
   }
 }
 
-/** Self-signed certificates last a year, as cmd/derper's, and are renewed at start-up once less than this is left. */
+/**
+ * Self-signed certificates last a year, as cmd/derper's do (clients such as macOS reject longer
+ * ones), and are renewed at start-up once less than RENEW_BEFORE_DAYS is left.
+ */
 const VALIDITY_DAYS = 365;
 const RENEW_BEFORE_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -80,7 +83,7 @@ export async function loadOrCreateCertificate(options: CertificateOptions): Prom
   return { ...created, certName: pinOf(certificate), notAfter: new Date(certificate.validTo), origin: { kind: 'created', reason: problem! } };
 }
 
-/** The `CertName` pin of a certificate: SHA-256 of its DER bytes in lower-case hex. */
+/** Computes the `CertName` pin of a certificate: the SHA-256 of its DER bytes in lower-case hex. */
 export function pinOf(certificate: X509Certificate): string {
   return `sha256-raw:${createHash('sha256').update(certificate.raw).digest('hex')}`;
 }
@@ -122,7 +125,7 @@ function renewalReason(certificate: X509Certificate, keyPem: string, names: Subj
   try {
     if (!certificate.checkPrivateKey(createPrivateKey(keyPem))) return 'the key file does not match the certificate';
   } catch {
-    return 'the key file does not hold a private key';
+    return 'the key file does not contain a private key';
   }
   const notAfter = new Date(certificate.validTo).getTime();
   if (notAfter - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS) return `it expires on ${certificate.validTo}`;
@@ -177,15 +180,15 @@ function loadConfigured(options: CertificateOptions): DerpCertificate {
   try {
     certificate = new X509Certificate(cert);
   } catch (error) {
-    throw new CertificateError(`derp.tls.cert_path ${certPath} does not hold a PEM certificate: ${(error as Error).message}`);
+    throw new CertificateError(`derp.tls.cert_path ${certPath} does not contain a PEM certificate: ${(error as Error).message}`);
   }
   try {
     if (!certificate.checkPrivateKey(createPrivateKey(key))) {
-      throw new CertificateError(`derp.tls.key_path ${keyPath} does not hold the private key of the certificate in ${certPath}`);
+      throw new CertificateError(`derp.tls.key_path ${keyPath} does not contain the private key of the certificate in ${certPath}`);
     }
   } catch (error) {
     if (error instanceof CertificateError) throw error;
-    throw new CertificateError(`derp.tls.key_path ${keyPath} does not hold a PEM private key: ${(error as Error).message}`);
+    throw new CertificateError(`derp.tls.key_path ${keyPath} does not contain a PEM private key: ${(error as Error).message}`);
   }
   return { cert, key, certName: undefined, notAfter: new Date(certificate.validTo), origin: { kind: 'configured' } };
 }

@@ -11,8 +11,5 @@ import type { NodePublic } from '../../protocol/key.js';
  */
 export type ClientVerifier = (nodeKey: NodePublic, remoteAddress: string) => boolean | Promise<boolean>;
 
-/** Rejects every key: the safe default while nothing knows which nodes are registered. */
-export const rejectAllClients: ClientVerifier = () => false;
-
 /** Admits every key, for `derp.verify_clients: false`. */
 export const admitAllClients: ClientVerifier = () => true;

@@ -1,6 +1,6 @@
 /**
- * The STUN server of the embedded DERP region: answers each binding request with the address
- * and port it came from, which is how clients learn their public endpoint and measure latency.
+ * The STUN server of the embedded DERP region. It returns the source address and port of each
+ * binding request, which is how clients learn their public endpoint and measure latency.
  *
  * Like Tailscale's own STUN server (tailscale.com/net/stunserver v1.92.5), it answers only
  * requests in tailscaled's form (SOFTWARE "tailnode" and a valid FINGERPRINT). Such a request is

@@ -48,7 +48,7 @@ export const DEFAULT_TEST_SETTINGS: DerpSettings = {
 };
 
 export async function startTestRelay(
-  options: { settings?: Partial<DerpSettings>; verifyClient?: ClientVerifier; dataDir?: string; logLevel?: string } = {},
+  options: { settings?: Partial<DerpSettings>; verifyClient?: ClientVerifier; dataDir?: string; logLevel?: string; recheckIntervalMs?: number } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-derp-'));
   const { logs, waitForLog, destination } = captureLogs();
@@ -58,6 +58,7 @@ export async function startTestRelay(
     verifyClient: options.verifyClient ?? admitAllClients,
     stunPort: -1,
     log: createLogger({ level: options.logLevel ?? 'debug', destination }),
+    ...(options.recheckIntervalMs === undefined ? {} : { recheckIntervalMs: options.recheckIntervalMs }),
   });
   const port = service.address!.port;
   const certName = service.derpMap().Regions['900']?.Nodes[0]?.CertName ?? '';
@@ -87,7 +88,7 @@ export async function startTestRelay(
   };
 }
 
-/** A pino destination that keeps every line, parsed, and lets tests wait for one. */
+/** Captures every log line of a pino logger, parsed, and lets tests wait for one. */
 export function captureLogs() {
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
@@ -122,9 +123,15 @@ export function captureLogs() {
   return { logs, waitForLog, destination };
 }
 
-/** Waits for the ServerInfo that tells a client it was admitted. */
+/** Waits for the ServerInfo that the relay sends once it admitted the client. */
 export async function admitted(client: DerpClient): Promise<Extract<DerpMessage, { type: 'serverInfo' }>> {
   return (await client.waitFor((message) => message.type === 'serverInfo')) as Extract<DerpMessage, { type: 'serverInfo' }>;
+}
+
+/** Returns `message` narrowed to `type`, or throws naming both types. */
+export function ofType<T extends DerpMessage['type']>(message: DerpMessage, type: T): Extract<DerpMessage, { type: T }> {
+  if (message.type !== type) throw new Error(`expected a ${type} message, got ${message.type}`);
+  return message as Extract<DerpMessage, { type: T }>;
 }
 
 /** Waits for the next relayed packet. */

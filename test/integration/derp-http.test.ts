@@ -182,6 +182,6 @@ describe('DERP TLS certificate', () => {
       certPath: path.join(one, SELF_SIGNED_CERT_FILE),
       keyPath: path.join(two, SELF_SIGNED_KEY_FILE),
     });
-    await expect(attempt).rejects.toThrow(/derp\.tls\.key_path .* does not hold the private key of the certificate/);
+    await expect(attempt).rejects.toThrow(/derp\.tls\.key_path .* does not contain the private key of the certificate/);
   });
 });

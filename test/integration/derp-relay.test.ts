@@ -5,7 +5,7 @@ import { DerpClient, dialDerpTransport } from '../../protocol/derp/client.js';
 import { DiscoMagic, FrameType, PeerGoneReason, ProtocolVersion } from '../../protocol/derp/index.js';
 import { NodePublic } from '../../protocol/key.js';
 import { X25519PrivateKey } from '../../protocol/x25519.js';
-import { type TestRelay, admitted, expectRelayServes, nextPacket, startTestRelay } from '../helpers/derp.js';
+import { type TestRelay, admitted, expectRelayServes, nextPacket, ofType, startTestRelay } from '../helpers/derp.js';
 
 let relay: TestRelay | undefined;
 const clients: DerpClient[] = [];
@@ -22,7 +22,7 @@ async function connect(options: Parameters<TestRelay['connect']>[0] = {}): Promi
   return client;
 }
 
-/** A packet that the relay and Go's disco.LooksLikeDiscoWrapper treat as disco: magic, 32-byte key, 24-byte nonce. */
+/** Builds a packet that the relay and Go's disco.LooksLikeDiscoWrapper treat as disco: magic, 32-byte key, 24-byte nonce. */
 function discoPacket(): Buffer {
   return Buffer.concat([Buffer.from(DiscoMagic), crypto.randomBytes(32 + 24 + 16)]);
 }
@@ -96,8 +96,8 @@ describe('DERP relay', () => {
     await admitted(client);
     const data = crypto.randomBytes(8);
     client.ping(data);
-    const pong = await client.waitFor((message) => message.type === 'pong');
-    expect(pong.type === 'pong' && pong.data.equals(data)).toBe(true);
+    const pong = ofType(await client.waitFor((message) => message.type === 'pong'), 'pong');
+    expect(pong.data.equals(data)).toBe(true);
     expect(relay.relay.stats.pingsReceived).toBe(1);
   });
 
@@ -123,9 +123,9 @@ describe('DERP relay', () => {
     await nextPacket(listener);
     leaver.close();
 
-    const gone = await listener.waitFor((message) => message.type === 'peerGone');
-    expect(gone.type === 'peerGone' && gone.peer.equals(leaver.publicKey)).toBe(true);
-    expect(gone.type === 'peerGone' && gone.reason).toBe(PeerGoneReason.Disconnected);
+    const gone = ofType(await listener.waitFor((message) => message.type === 'peerGone'), 'peerGone');
+    expect(gone.peer.equals(leaver.publicKey)).toBe(true);
+    expect(gone.reason).toBe(PeerGoneReason.Disconnected);
 
     // The bystander never received a packet from the leaver, so it hears nothing.
     await expect(bystander.waitFor((message) => message.type === 'peerGone', 300)).rejects.toThrow(/no matching/);
@@ -141,9 +141,9 @@ describe('DERP relay', () => {
     sender.send(absent, Buffer.from('not disco, so no reply'));
     for (let i = 0; i < 10; i++) sender.send(absent, discoPacket());
 
-    const first = await sender.waitFor((message) => message.type === 'peerGone');
-    expect(first.type === 'peerGone' && first.peer.equals(absent)).toBe(true);
-    expect(first.type === 'peerGone' && first.reason).toBe(PeerGoneReason.NotHere);
+    const first = ofType(await sender.waitFor((message) => message.type === 'peerGone'), 'peerGone');
+    expect(first.peer.equals(absent)).toBe(true);
+    expect(first.reason).toBe(PeerGoneReason.NotHere);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // A burst of 3, then one a second: well under 10 replies within 300 ms.
     const replies = 1 + sender.pending.filter((message) => message.type === 'peerGone').length;
@@ -166,7 +166,7 @@ describe('DERP relay', () => {
     await expect(first.waitFor((message) => message.type === 'packet', 200)).rejects.toThrow(/no matching/);
     expect(relay.relay.stats.duplicateConnections).toBe(1);
 
-    // Once the newest leaves, the remaining connection receives again, and nobody hears PeerGone.
+    // Once the newest leaves, the remaining connection receives again, and no client gets PeerGone.
     second.close();
     await relay.waitForLog((line) => line.msg === 'DERP client disconnected' && line.client === second.publicKey.short());
     peer.send(first.publicKey, Buffer.from('to the older'));
@@ -216,6 +216,17 @@ describe('DERP relay', () => {
     admit = false;
     expect(await relay.relay.recheckClients(() => admit)).toBe(1);
     await client.closed;
+  });
+
+  it('closes clients whose key expires while connected', async () => {
+    let admit = true;
+    relay = await startTestRelay({ verifyClient: () => admit, recheckIntervalMs: 100 });
+    const client = await connect();
+    await admitted(client);
+    admit = false;
+    await client.closed;
+    const line = await relay.waitForLog((entry) => entry.msg === 'DERP client disconnected');
+    expect(line.reason).toBe('node key is no longer admitted');
   });
 
   it('serves the WebSocket variant', async () => {

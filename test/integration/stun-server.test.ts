@@ -79,7 +79,7 @@ describe('STUN server', () => {
     const line = await logs.waitForLog((entry) => entry.msg === 'dropped STUN packet');
     expect(line.level).toBe(20);
 
-    // The server still answers the next good request.
+    // The server still responds to the next valid request.
     expect(await exchange(buildBindingRequest(newTransactionId()))).toBeDefined();
   });
 });

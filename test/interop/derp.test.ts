@@ -1,8 +1,8 @@
 /**
  * Tailscale's own DERP and STUN client code (Go, tailscale.com v1.92.5, in interop/cmd/derpprobe)
- * against the coordinator's embedded relay: TLS with the sha256-raw certificate pin from our DERP
- * map, packets both ways, KeepAlives, PeerGone when a peer leaves, rejection of an unknown key
- * while verification is on, and a STUN binding request.
+ * against the coordinator's embedded relay. The probe dials with the sha256-raw certificate pin
+ * from our DERP map and checks packets both ways, KeepAlives and PeerGone when a peer leaves.
+ * It also checks that an unknown key is rejected while verification is on, and STUN.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -25,7 +25,7 @@ const privateText = (key: X25519PrivateKey): string => PrivateKey.fromBytes(key.
 
 beforeAll(async () => {
   coordinator = await startTestCoordinator({
-    // Short KeepAlives so the probe sees some within the test.
+    // Short KeepAlives, so the probe receives some within the test.
     overrides: { 'derp.keepalive_interval': '1s' },
     derpClientVerifier: (key) => admitted.has(key.hex()),
   });

@@ -1,7 +1,7 @@
 // Command derpprobe exercises a DERP relay and STUN server with Tailscale's own
-// client code from tailscale.com v1.92.5: derphttp.NewRegionClient dials the
+// client code from tailscale.com v1.92.5. derphttp.NewRegionClient dials the
 // region's first node over TLS, so a "sha256-raw:" CertName goes through the
-// real certificate pinning path, and net/stun builds and parses STUN packets.
+// real certificate pinning path. net/stun builds and parses the STUN packets.
 //
 // Modes:
 //
@@ -186,7 +186,7 @@ func (o options) logf() logger.Logf {
 func newClient(o options, priv key.NodePrivate) *derphttp.Client {
 	region := o.region
 	c := derphttp.NewRegionClient(priv, o.logf(), netmon.NewStatic(), func() *tailcfg.DERPRegion { return region })
-	// tailscaled answers the relay's pings, so the probe does too.
+	// tailscaled replies to the relay's pings, so the probe does too.
 	c.SetCanAckPings(true)
 	return c
 }
@@ -356,7 +356,7 @@ func runExchange(ctx context.Context, o options) (*exchangeResult, error) {
 func runReject(ctx context.Context, o options) (*rejectResult, error) {
 	c := newClient(o, o.keyA)
 	defer c.Close()
-	// Go's client sends ClientInfo without waiting for an answer, so a rejected
+	// Go's client sends ClientInfo without waiting for a reply, so a rejected
 	// client connects fine and learns of the rejection on its first Recv.
 	if err := c.Connect(ctx); err != nil {
 		return &rejectResult{Rejected: true, Error: err.Error()}, nil

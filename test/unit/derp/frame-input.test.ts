@@ -38,7 +38,8 @@ describe('FrameInput', () => {
     const input = new FrameInput(rules);
     input.push(chunk);
     const [event] = drain(input);
-    expect(event?.kind === 'frame' && event.payload.buffer).toBe(chunk.buffer);
+    expect(event?.kind).toBe('frame');
+    expect(event?.kind === 'frame' ? event.payload.buffer : undefined).toBe(chunk.buffer);
   });
 
   it('skips frames of unknown types without buffering them', () => {
