@@ -4,14 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tailscale.com/derp/derpserver"
-	"tailscale.com/net/stun/stuntest"
+	"tailscale.com/net/stun"
 	"tailscale.com/tailcfg"
 	"tailscale.com/types/key"
 )
@@ -74,10 +76,35 @@ func TestExchangeFailsOnWrongPin(t *testing.T) {
 	}
 }
 
+// goSTUN answers binding requests on a loopback UDP port with Tailscale's
+// own STUN encoding. (stuntest.Serve would listen on every interface.)
+func goSTUN(t *testing.T) netip.AddrPort {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			tx, err := stun.ParseBindingRequest(buf[:n])
+			if err != nil {
+				t.Logf("STUN server dropped a packet: %v", err)
+				continue
+			}
+			conn.WriteToUDPAddrPort(stun.Response(tx, from), from)
+		}
+	}()
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
 func TestSTUNWithGoServer(t *testing.T) {
-	addr, cleanup := stuntest.Serve(t)
-	defer cleanup()
-	o := options{mode: "stun", stunAddr: fmt.Sprintf("127.0.0.1:%d", addr.Port), timeout: 5 * time.Second}
+	o := options{mode: "stun", stunAddr: goSTUN(t).String(), timeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	res, err := runSTUN(ctx, o)
