@@ -313,6 +313,8 @@ function authenticate(request: FastifyRequest, context: AuthContext): Caller {
     }
     return sessionCaller(context.sessions.check(presented));
   }
+  // The cookie needs no CSRF token here: it is SameSite=Lax, so browsers send it cross-site only on
+  // top-level GET navigations, and every route that changes something is a POST or DELETE.
   const cookie = request.cookies[SESSION_COOKIE];
   if (cookie !== undefined && cookie !== '') return sessionCaller(context.sessions.check(cookie));
   throw new UserApiError(401, `not signed in: sign in at ${context.serverUrl()}/login, or send Authorization: Bearer <token>`, 'unauthenticated');

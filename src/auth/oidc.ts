@@ -225,6 +225,10 @@ function signInError(error: unknown): OidcSignInError {
   if (error instanceof client.ClientError && error.code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED') {
     return new OidcSignInError('the ID token is expired or not yet valid; check the clocks of the coordinator and the provider', 'token-time');
   }
+  // fetch rejects with a TypeError when the connection fails, and with a TimeoutError on timeout.
+  if (error instanceof TypeError || (error instanceof Error && error.name === 'TimeoutError')) {
+    return new OidcSignInError(`the identity provider could not be reached: ${describeError(error)}`, 'provider-unreachable');
+  }
   return new OidcSignInError(`the sign-in could not be completed: ${describeError(error)}`, 'failed');
 }
 

@@ -165,7 +165,8 @@ async function handleCallback(request: FastifyRequest<{ Querystring: Record<stri
   } catch (error) {
     if (!(error instanceof OidcSignInError)) throw error;
     log.warn({ reason: error.reason, err: error.message }, 'sign-in callback rejected');
-    return sendErrorPage(reply, 401, 'Sign-in failed', `Sign-in failed: ${error.message}.`, START_AGAIN);
+    const status = error.reason === 'provider-unreachable' ? 502 : 401;
+    return sendErrorPage(reply, status, 'Sign-in failed', `Sign-in failed: ${error.message}.`, START_AGAIN);
   }
 
   const rejection = checkSignInPolicy(identity, context.oidc.policy);

@@ -227,6 +227,32 @@ describe('sign-in bad input', () => {
   });
 });
 
+describe('provider outage', () => {
+  it('shows 502 when the code exchange cannot reach the provider', async () => {
+    // A provider that answers discovery and then goes away before the callback.
+    const port = await freePort();
+    const flaky = await startTestProvider({ redirectUris: [`http://127.0.0.1:${port}/oidc/callback`], accounts: ACCOUNTS });
+    const outage = await startTestCoordinator({
+      overrides: { listen_addr: `127.0.0.1:${port}`, 'oidc.issuer': flaky.issuer, 'oidc.client_id': flaky.clientId, 'oidc.client_secret': flaky.clientSecret },
+    });
+    try {
+      const browser = new TestBrowser();
+      const atCallback = await browser.follow(`${outage.serverUrl}/login`, { stopAt: (url) => url.startsWith(`${outage.serverUrl}/oidc/callback`) });
+      await flaky.close();
+      const before = storedCounts(outage.dataDir);
+
+      const page = await browser.request(atCallback.location!);
+
+      expect(page.status).toBe(502);
+      expect(page.body).toContain('the identity provider could not be reached');
+      expect(storedCounts(outage.dataDir)).toEqual(before);
+    } finally {
+      await outage.stop();
+      await flaky.close().catch(() => {});
+    }
+  });
+});
+
 describe('sign-in policy', () => {
   it('admits an allowed user with a full group path', async () => {
     provider.nextAccount = 'alice-sub';
