@@ -52,6 +52,8 @@ export class CertificateError extends Error {
  * Self-signed certificates last a year, as cmd/derper's do (clients such as macOS reject longer
  * ones), and are renewed at start-up once less than RENEW_BEFORE_DAYS is left.
  */
+// NOTE: renewal happens only at start-up, so a coordinator that runs for a whole year without a
+// restart serves an expired certificate, which clients reject.
 const VALIDITY_DAYS = 365;
 const RENEW_BEFORE_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
