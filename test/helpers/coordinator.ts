@@ -5,12 +5,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 
 import { loadConfig } from '../../src/config/config.js';
 import type { ClientVerifier } from '../../src/derp/verifier.js';
 import { createLogger } from '../../src/log.js';
 import { type Coordinator, startCoordinator } from '../../src/server.js';
+import { captureLogs } from './logs.js';
 
 export interface TestCoordinator extends Coordinator {
   dataDir: string;
@@ -42,22 +42,7 @@ export async function startTestCoordinator(
     },
   });
 
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (text.trim() === '') continue;
-        const line = JSON.parse(text) as Record<string, unknown>;
-        logs.push(line);
-        for (const waiter of waiters.splice(0)) {
-          if (waiter.match(line)) waiter.resolve(line);
-          else waiters.push(waiter);
-        }
-      }
-      callback();
-    },
-  });
+  const { logs, waitForLog, destination } = captureLogs();
 
   const startOptions = options.derpClientVerifier === undefined ? {} : { derpClientVerifier: options.derpClientVerifier };
   const coordinator = await startCoordinator(config, createLogger({ level: config.log.level, destination }), startOptions);
@@ -65,20 +50,7 @@ export async function startTestCoordinator(
     ...coordinator,
     dataDir,
     logs,
-    waitForLog(match, timeoutMs = 5000) {
-      const found = logs.find(match);
-      if (found !== undefined) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({
-          match,
-          resolve: (line) => {
-            clearTimeout(timer);
-            resolve(line);
-          },
-        });
-      });
-    },
+    waitForLog,
     async stop(stopOptions = {}) {
       await coordinator.close();
       if (!stopOptions.keepData && options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 
 import { DerpClient, type DerpClientOptions, type DerpMessage } from '../../protocol/derp/client.js';
 import type { NodePublic } from '../../protocol/key.js';
@@ -14,6 +13,7 @@ import type { DerpRelay } from '../../src/derp/relay.js';
 import { type DerpService, type DerpSettings, startDerpService } from '../../src/derp/service.js';
 import { type ClientVerifier, admitAllClients } from '../../src/derp/verifier.js';
 import { createLogger } from '../../src/log.js';
+import { captureLogs } from './logs.js';
 
 export interface TestRelay {
   service: DerpService;
@@ -86,41 +86,6 @@ export async function startTestRelay(
       if (options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Captures every log line of a pino logger, parsed, and lets tests wait for one. */
-export function captureLogs() {
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }> = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (text.trim() === '') continue;
-        const line = JSON.parse(text) as Record<string, unknown>;
-        logs.push(line);
-        for (const waiter of waiters.splice(0)) {
-          if (waiter.match(line)) waiter.resolve(line);
-          else waiters.push(waiter);
-        }
-      }
-      callback();
-    },
-  });
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 5_000): Promise<Record<string, unknown>> => {
-    const found = logs.find(match);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
-      waiters.push({
-        match,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
-    });
-  };
-  return { logs, waitForLog, destination };
 }
 
 /** Waits for the ServerInfo that the relay sends once it admitted the client. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildBindingRequest, newTransactionId, parseBindingResponse } from '../../protocol/stun/index.js';
 import { createLogger } from '../../src/log.js';
 import { StunServer } from '../../src/stun/server.js';
-import { captureLogs } from '../helpers/derp.js';
+import { captureLogs } from '../helpers/logs.js';
 
 let server: StunServer | undefined;
 let client: dgram.Socket | undefined;
