@@ -14,7 +14,7 @@ afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
 });
 
-/** A connected pair of loopback sockets and the two ends of a completed handshake. */
+/** Connects two loopback sockets and completes a handshake between them. */
 async function connectedPair(): Promise<{
   clientSocket: net.Socket;
   serverSocket: net.Socket;

@@ -1,6 +1,6 @@
 /**
  * `POST /machine/map`: the netmap poll. A streaming request gets the full map and then every
- * change; a lite update (Stream false, OmitPeers true) stores endpoints and host information
+ * change. A lite update (Stream false, OmitPeers true) stores endpoints and host information
  * and ends at once, without touching the node's stream.
  */
 import { DiscoPublic, NodePublic } from '../../protocol/key.js';

@@ -1,7 +1,7 @@
 /**
  * Interactive logins waiting for approval. A register request without an auth key gets an
- * AuthURL; the client shows it and repeats the request with `Followup` set to that URL, and
- * the coordinator holds that follow-up open until an administrator (or, later, an OIDC sign-in)
+ * AuthURL. The client shows it and repeats the request with `Followup` set to that URL. The
+ * coordinator keeps that follow-up request open until an administrator or an OIDC sign-in
  * approves the login for a user.
  */
 import crypto from 'node:crypto';

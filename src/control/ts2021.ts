@@ -136,7 +136,7 @@ function describeRemote(request: IncomingMessage): string {
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 
-/** Answers an upgrade request that will not be upgraded, on the raw socket. */
+/** Writes an HTTP error response to an upgrade request that will not be upgraded, on the raw socket. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   const reason = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 426 ? 'Upgrade Required' : 'Error';
   const body = `${message}\n`;

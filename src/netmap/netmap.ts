@@ -1,9 +1,9 @@
 /**
  * Builds map responses from the tailnet, reusing each node's encoded JSON.
  *
- * A change costs work in proportion to the nodes that must hear about it: each node's wire
- * form is encoded once per change and the same bytes go into every peer's message, and a full
- * map is assembled by joining cached strings instead of serialising the whole tailnet again.
+ * A change costs work in proportion to the nodes that must hear about it. Each node's wire
+ * form is encoded once per change, and the same bytes go into every peer's message. A full map
+ * is assembled by joining cached strings instead of serialising the whole tailnet again.
  * Every node sees every other node until policies exist.
  */
 import type { DERPMap } from '../../protocol/tailcfg/derp-map.js';
@@ -37,7 +37,7 @@ export class Netmap {
     if (change.kind !== 'user-changed') this.nodeJson.delete(change.node.id);
   }
 
-  /** The node's JSON as peers see it, from the cache when it is current. */
+  /** Returns the node's JSON as peers see it, from the cache when it is current. */
   wireJson(node: Node): string {
     let json = this.nodeJson.get(node.id);
     if (json === undefined) {
@@ -51,7 +51,7 @@ export class Netmap {
     return { Domains: [this.tailnet.options.baseDomain], Proxied: true, Resolvers: [] };
   }
 
-  /** The first message of a map stream: the self node, every peer and the tailnet settings. */
+  /** Builds the first message of a map stream: the self node, every peer and the tailnet settings. */
   fullMapJson(self: Node): string {
     const peers: string[] = [];
     const userIds = new Set<number>([self.userId]);
