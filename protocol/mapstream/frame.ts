@@ -29,7 +29,12 @@ export function frameCompressed(...zstdFrames: Uint8Array[]): Buffer {
 /** Encodes a JSON text as one map stream message. */
 export function encodeMapMessage(json: string | Uint8Array): Buffer {
   const data = typeof json === 'string' ? Buffer.from(json) : json;
-  return frameCompressed(data.length < COMPRESSION_THRESHOLD ? zstdRawFrame(data) : zstdCompress(data));
+  return frameCompressed(encodeZstdFrame(data));
+}
+
+/** Compresses `data` into one zstd frame, or wraps it in raw blocks when it is too small to gain. */
+export function encodeZstdFrame(data: Uint8Array): Buffer {
+  return data.length < COMPRESSION_THRESHOLD ? zstdRawFrame(data) : zstdCompress(data);
 }
 
 /**

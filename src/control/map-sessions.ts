@@ -113,7 +113,7 @@ export class MapSessions {
 
     const session = new MapSession(node, stream, this.options.log, this.options.keepaliveIntervalMs, (closed) => this.onSessionClosed(closed));
     this.sessions.set(node.id, session);
-    session.write(encodeMapMessage(this.options.netmap.fullMapJson(node)));
+    session.write(this.options.netmap.fullMapMessage(node));
     this.options.tailnet.setOnline(node, true);
   }
 

@@ -1,10 +1,9 @@
 /**
  * `POST /machine/map`: the netmap poll. A streaming request gets the full map and then every
- * change. A lite update (Stream false, OmitPeers true) stores endpoints and host information
+ * change; a lite update (Stream false, OmitPeers true) stores endpoints and host information
  * and ends at once, without touching the node's stream.
  */
 import { DiscoPublic, NodePublic } from '../../protocol/key.js';
-import { encodeMapMessage } from '../../protocol/mapstream/frame.js';
 import type { Hostinfo } from '../../protocol/tailcfg/hostinfo.js';
 import type { Netmap } from '../netmap/netmap.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
@@ -58,7 +57,7 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
     if (request.Stream !== true) {
       stream.respond({ ':status': 200 });
       if (request.OmitPeers === true) stream.end();
-      else stream.end(encodeMapMessage(netmap.fullMapJson(node)));
+      else stream.end(netmap.fullMapMessage(node));
       return;
     }
 

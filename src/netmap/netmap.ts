@@ -1,15 +1,17 @@
 /**
  * Builds map responses from the tailnet, reusing each node's encoded JSON.
  *
- * A change costs work in proportion to the nodes that must hear about it. Each node's wire
- * form is encoded once per change, and the same bytes go into every peer's message. A full map
- * is assembled by joining cached strings instead of serialising the whole tailnet again.
+ * A change costs work in proportion to the nodes that must hear about it: each node's wire
+ * form is encoded once per change and the same bytes go into every peer's message, and a full
+ * map is assembled by joining cached strings instead of serialising the whole tailnet again.
  * Every node sees every other node until policies exist.
  */
+import { encodeZstdFrame, frameCompressed } from '../../protocol/mapstream/frame.js';
 import type { DERPMap } from '../../protocol/tailcfg/derp-map.js';
 import type { DNSConfig, FilterRule, MapResponse, PeerChange } from '../../protocol/tailcfg/map.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import type { Node, TailnetChange, User } from '../tailnet/types.js';
+import { PeerChunks } from './peer-chunks.js';
 import { toUserProfile, toWireNode } from './wire-node.js';
 
 /** Every source may reach every destination on every port. */
@@ -23,21 +25,26 @@ export interface NetmapOptions {
 
 export class Netmap {
   private readonly nodeJson = new Map<number, string>();
+  private readonly peerChunks = new PeerChunks((node) => this.wireJson(node));
   private readonly tailnet: Tailnet;
   private readonly now: () => Date;
 
   constructor(private readonly options: NetmapOptions) {
     this.tailnet = options.tailnet;
     this.now = options.now ?? (() => new Date());
+    for (const node of this.tailnet.nodes.values()) this.peerChunks.set(node);
     // Registered before any map session listens, so caches are fresh when sessions build deltas.
     this.tailnet.on('change', (change) => this.invalidate(change));
   }
 
   private invalidate(change: TailnetChange): void {
-    if (change.kind !== 'user-changed') this.nodeJson.delete(change.node.id);
+    if (change.kind === 'user-changed') return;
+    this.nodeJson.delete(change.node.id);
+    if (change.kind === 'node-removed') this.peerChunks.delete(change.node);
+    else this.peerChunks.set(change.node);
   }
 
-  /** Returns the node's JSON as peers see it, from the cache when it is current. */
+  /** The node's JSON as peers see it, from the cache when it is current. */
   wireJson(node: Node): string {
     let json = this.nodeJson.get(node.id);
     if (json === undefined) {
@@ -51,7 +58,7 @@ export class Netmap {
     return { Domains: [this.tailnet.options.baseDomain], Proxied: true, Resolvers: [] };
   }
 
-  /** Builds the first message of a map stream: the self node, every peer and the tailnet settings. */
+  /** The first message of a map stream: the self node, every peer and the tailnet settings. */
   fullMapJson(self: Node): string {
     const peers: string[] = [];
     const userIds = new Set<number>([self.userId]);
@@ -60,12 +67,18 @@ export class Netmap {
       peers.push(this.wireJson(peer));
       userIds.add(peer.userId);
     }
+    // The peer list is spliced in as cached strings; only the small settings object is serialised here.
+    const settingsJson = JSON.stringify(this.settings(userIds));
+    return `{"Node":${this.wireJson(self)},"Peers":[${peers.join(',')}],${settingsJson.slice(1)}`;
+  }
+
+  /** Returns the fields of a full map after the peer list, with the profiles of `userIds`. */
+  private settings(userIds: Set<number>): MapResponse {
     const profiles = [...userIds].flatMap((id) => {
       const user = this.tailnet.users.get(id);
       return user === undefined ? [] : [toUserProfile(user)];
     });
-
-    const settings: MapResponse = {
+    return {
       DERPMap: this.options.derpMap(),
       DNSConfig: this.dnsConfig(),
       Domain: this.tailnet.options.baseDomain,
@@ -74,9 +87,18 @@ export class Netmap {
       UserProfiles: profiles,
       ControlTime: this.now().toISOString(),
     };
-    // The peer list is spliced in as cached strings; only the small settings object is serialised here.
-    const settingsJson = JSON.stringify(settings);
-    return `{"Node":${this.wireJson(self)},"Peers":[${peers.join(',')}],${settingsJson.slice(1)}`;
+  }
+
+  /**
+   * Builds the first message of a map stream, ready to write: the same MapResponse as
+   * `fullMapJson`, with the peer list copied from cached compressed chunks.
+   */
+  fullMapMessage(self: Node): Buffer {
+    const userIds = new Set<number>([self.userId]);
+    for (const peer of this.tailnet.nodes.values()) userIds.add(peer.userId);
+    const head = encodeZstdFrame(Buffer.from(`{"Node":${this.wireJson(self)},"Peers":[`));
+    const tail = encodeZstdFrame(Buffer.from(`],${JSON.stringify(this.settings(userIds)).slice(1)}`));
+    return frameCompressed(head, ...this.peerChunks.framesFor(self), tail);
   }
 
   /**
