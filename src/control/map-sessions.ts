@@ -4,7 +4,8 @@
  * Changes are collected for a short window and sent as one batch: each node's latest state is
  * encoded once, the batch is compressed once, and the same bytes are written to every stream
  * that the batch does not concern. A burst of joins therefore costs one write per stream per
- * window instead of one per change. A node that opens a new stream ends its old one. A stream
+ * batch instead of one per change. Under a steady stream of changes, batches are spaced by the
+ * time the previous one took to write, so they grow with the tailnet. A node that opens a new stream ends its old one. A stream
  * whose client stops reading is ended once its unsent data passes a limit; the client
  * reconnects and gets a fresh full map.
  */
@@ -24,6 +25,12 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** Default time changes are collected before they are sent. */
 const DEFAULT_BATCH_WINDOW_MS = 100;
+
+/**
+ * Maximum time a batch waits for the previous one to be written. A stream whose client stopped
+ * reading keeps its writes pending until it is ended, and must not hold back every batch.
+ */
+const MAX_BATCH_WAIT_MS = 5_000;
 
 export interface MapSessionOptions {
   tailnet: Tailnet;
@@ -52,14 +59,19 @@ class MapSession {
     this.scheduleKeepalive();
   }
 
-  write(message: Buffer): void {
-    if (this.closed) return;
+  /** Writes one message; `onWritten` runs once the stream has sent it, failed, or was already closed. */
+  write(message: Buffer, onWritten?: () => void): void {
+    if (this.closed) {
+      onWritten?.();
+      return;
+    }
     if (this.stream.writableLength > MAX_BUFFERED_BYTES) {
       this.log.warn({ nodeId: this.node.id, buffered: this.stream.writableLength }, 'ending a map stream whose client stopped reading');
       this.close('client stopped reading');
+      onWritten?.();
       return;
     }
-    this.stream.write(message);
+    this.stream.write(message, onWritten === undefined ? undefined : () => onWritten());
   }
 
   private scheduleKeepalive(): void {
@@ -90,6 +102,10 @@ export class MapSessions {
   private pendingUsers = new Map<number, User>();
   private pendingSelf = new Set<number>();
   private batchTimer: NodeJS.Timeout | undefined;
+  /** The batch whose writes are not all done yet, with the number still pending. */
+  private batchInFlight: { started: number; pending: number } | undefined;
+  /** The earliest time, by performance.now(), at which the next batch may start: see sendBatch. */
+  private nextBatchAt = 0;
 
   constructor(private readonly options: MapSessionOptions) {
     options.tailnet.on('change', (change) => this.publish(change));
@@ -163,7 +179,23 @@ export class MapSessions {
           break;
       }
     }
-    this.batchTimer ??= setTimeout(() => this.sendBatch(), this.options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS);
+    this.batchTimer ??= setTimeout(() => this.onBatchTimer(), this.options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS);
+  }
+
+  /** Sends the batch unless the previous one is still being written or its pause has not passed. */
+  private onBatchTimer(): void {
+    this.batchTimer = undefined;
+    const now = performance.now();
+    const previous = this.batchInFlight;
+    if (previous !== undefined && now - previous.started < MAX_BATCH_WAIT_MS) {
+      this.batchTimer = setTimeout(() => this.onBatchTimer(), 20);
+      return;
+    }
+    if (now < this.nextBatchAt) {
+      this.batchTimer = setTimeout(() => this.onBatchTimer(), this.nextBatchAt - now);
+      return;
+    }
+    this.sendBatch();
   }
 
   /**
@@ -172,7 +204,19 @@ export class MapSessions {
    * message also carries its own record when the record changed.
    */
   private sendBatch(): void {
-    this.batchTimer = undefined;
+    // Writing a batch to every stream costs CPU in proportion to the number of streams. Once its
+    // last write is done, the next batch waits as long as this one took. Writing batches so
+    // takes at most about half of the event loop however fast changes arrive, and more changes
+    // merge into each batch.
+    const inFlight = { started: performance.now(), pending: 1 };
+    this.batchInFlight = inFlight;
+    const written = () => {
+      inFlight.pending -= 1;
+      if (inFlight.pending > 0) return;
+      const finished = performance.now();
+      this.nextBatchAt = finished + (finished - inFlight.started);
+      if (this.batchInFlight === inFlight) this.batchInFlight = undefined;
+    };
     const batch = this.options.netmap.peerUpdates(this.pendingPeers.values(), this.pendingUsers.values());
     const selfChanged = this.pendingSelf;
     this.pendingPeers = new Map();
@@ -184,7 +228,9 @@ export class MapSessions {
     for (const [nodeId, session] of this.sessions) {
       if (batch.has(nodeId)) {
         const json = batch.json(nodeId, selfChanged.has(nodeId) ? session.node : undefined);
-        if (json !== undefined) session.write(encodeMapMessage(json));
+        if (json === undefined) continue;
+        inFlight.pending += 1;
+        session.write(encodeMapMessage(json), written);
         continue;
       }
       if (!sharedBuilt) {
@@ -192,8 +238,11 @@ export class MapSessions {
         shared = json === undefined ? undefined : encodeMapMessage(json);
         sharedBuilt = true;
       }
-      if (shared !== undefined) session.write(shared);
+      if (shared === undefined) continue;
+      inFlight.pending += 1;
+      session.write(shared, written);
     }
+    written();
   }
 
   /** Ends every stream without marking nodes offline, because clients reconnect after a restart. */

@@ -23,10 +23,13 @@ class RecordingStream extends EventEmitter {
   readonly messages: MapResponse[] = [];
   destroyed = false;
   writableLength = 0;
+  /** Time each write takes to report completion, as a slow connection would. */
+  writeDelayMs = 0;
   private readonly reader = new MapMessageReader();
 
-  write(chunk: Buffer): boolean {
+  write(chunk: Buffer, onWritten?: () => void): boolean {
     for (const message of this.reader.push(chunk)) this.messages.push(message as MapResponse);
+    if (onWritten !== undefined) setTimeout(onWritten, this.writeDelayMs);
     return true;
   }
 
@@ -163,5 +166,22 @@ describe('map session batches', () => {
     await afterBatch();
 
     expect(onlyStream.messages).toHaveLength(0);
+  });
+
+  it('waits for a slow batch to be written before the next', async () => {
+    const watcher = stream(register('watcher'));
+    await afterBatch();
+    watcher.messages.length = 0;
+    watcher.writeDelayMs = 300;
+
+    register('first');
+    await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS + 20));
+    register('second');
+    // The first batch takes 300 ms to write, so the second waits that long again after it.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(watcher.messages).toHaveLength(1);
+
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(watcher.messages).toHaveLength(2);
   });
 });
