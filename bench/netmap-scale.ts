@@ -187,6 +187,7 @@ async function join(index: number, coordinator: Child<CoordinatorRequest>, worke
 async function main(): Promise<void> {
   console.log(`netmap-scale: ${nodeCount} nodes, ${workerCount} client processes, ${concurrency} concurrent start-ups each`);
   console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${mib(os.totalmem())} memory`);
+  console.log(`load average at start: ${os.loadavg().map((load) => load.toFixed(1)).join(' ')}`);
 
   const coordinator = await startCoordinatorProcess();
   const setup = await coordinator.request<SetupReply>({ type: 'setup' });
@@ -250,18 +251,21 @@ async function main(): Promise<void> {
     ['server JS heap per idle node (after GC)', kib(perNode('heapUsed'))],
     ['server external + array buffers per idle node', kib(perNode('external'))],
     ['client process RSS (all workers)', mib(workerStats.reduce((sum, s) => sum + s.memory.rss, 0))],
-    [`full map at ${fullMap.peers} peers: JSON / message size`, `${mib(fullMap.jsonBytes)} / ${mib(fullMap.messageBytes)}`],
+    [`full map at ${fullMap.peers} peers: JSON / message size`, `${kib(fullMap.jsonBytes)} / ${kib(fullMap.messageBytes)} (from cached chunks: ${kib(fullMap.cachedMessageBytes)})`],
     ['full map CPU, fullMapJson (median of 5)', ms(median(fullMap.samples.map((s) => s.jsonCpuMs)))],
-    ['full map CPU, compression (median of 5)', ms(median(fullMap.samples.map((s) => s.compressCpuMs)))],
-    ['full map CPU, total (median of 5; min, max)', `${ms(median(fullMap.samples.map((s) => s.totalCpuMs)))} (${ms(Math.min(...fullMap.samples.map((s) => s.totalCpuMs)))}, ${ms(Math.max(...fullMap.samples.map((s) => s.totalCpuMs)))})`],
+    ['full map CPU, compression of that JSON (median of 5)', ms(median(fullMap.samples.map((s) => s.compressCpuMs)))],
+    ['full map CPU, JSON + compression (median of 5; min, max)', `${ms(median(fullMap.samples.map((s) => s.totalCpuMs)))} (${ms(Math.min(...fullMap.samples.map((s) => s.totalCpuMs)))}, ${ms(Math.max(...fullMap.samples.map((s) => s.totalCpuMs)))})`],
+    ['full map CPU, fullMapMessage from cached chunks (median of 5)', ms(median(fullMap.samples.map((s) => s.cachedCpuMs)))],
+    ['full map CPU, fullMapMessage with empty caches', ms(fullMap.coldCachedCpuMs)],
   ];
   joins.forEach((j, i) => {
     rows.push([`join ${i + 1}: register request`, ms(j.registerMs)]);
     rows.push([`join ${i + 1}: PeersChanged at all clients p50 / p99 / max`, `${ms(j.fanOut.p50)} / ${ms(j.fanOut.p99)} / ${ms(j.fanOut.max)} (${j.fanOut.seen} seen, ${j.fanOut.missing} missing)`]);
     rows.push([`join ${i + 1}: server CPU for the fan-out`, ms(j.fanOutServerCpuMs)]);
-    rows.push([`join ${i + 1}: first map end to end`, `${ms(j.firstMapMs)}, ${mib(j.firstMapBytes)}, ${j.firstMapPeers} peers, server CPU ${ms(j.firstMapServerCpuMs)} (with the fan-out of its online patch)`]);
+    rows.push([`join ${i + 1}: first map end to end`, `${ms(j.firstMapMs)}, ${kib(j.firstMapBytes)}, ${j.firstMapPeers} peers, server CPU ${ms(j.firstMapServerCpuMs)} (with the fan-out of its online patch)`]);
   });
-  for (const [name, value] of rows) console.log(`${name.padEnd(58)} ${value}`);
+  rows.push(['load average at the end (1, 5, 15 min)', os.loadavg().map((load) => load.toFixed(1)).join(' ')]);
+  for (const [name, value] of rows) console.log(`${name.padEnd(64)} ${value}`);
   console.log(JSON.stringify({ nodeCount, streaming, bringUpSeconds, baseline, idle, fullMap, joins, workerStats }));
 }
 

@@ -72,6 +72,9 @@ function stats(): WorkerStatsReply {
   return { clients: clients.length, streaming, bytes, messages, memory: memoryReport() };
 }
 
+// Ends with the driver, which closes the IPC channel when it exits for any reason.
+process.on('disconnect', () => process.exit(1));
+
 serveRequests<WorkerRequest>(async (request) => {
   switch (request.type) {
     case 'start':

@@ -38,9 +38,13 @@ export interface StatsReply {
 export interface FullMapReply {
   peers: number;
   jsonBytes: number;
+  /** Size of the message fullMapJson plus compression makes, and of the one fullMapMessage makes. */
   messageBytes: number;
-  /** One entry per repetition, in milliseconds. */
-  samples: Array<{ jsonCpuMs: number; compressCpuMs: number; totalCpuMs: number; wallMs: number }>;
+  cachedMessageBytes: number;
+  /** One entry per repetition, in milliseconds of CPU unless named wall. */
+  samples: Array<{ jsonCpuMs: number; compressCpuMs: number; totalCpuMs: number; wallMs: number; cachedCpuMs: number }>;
+  /** fullMapMessage of a new Netmap whose caches are empty, as after a restart. */
+  coldCachedCpuMs: number;
 }
 
 /** Requests the driver sends to a client worker. */
@@ -82,7 +86,7 @@ export function memoryReport(): MemoryReport {
   return { rss, heapUsed, heapTotal, external, arrayBuffers };
 }
 
-/** Answers IPC requests in a child process with `handle`, sending errors back as messages. */
+/** Serves IPC requests in a child process with `handle` and sends errors back as messages. */
 export function serveRequests<Request extends { id: number; type: string }>(handle: (request: Request) => Promise<unknown>): void {
   process.on('message', (request: Request) => {
     handle(request).then(
