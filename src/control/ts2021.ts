@@ -24,6 +24,7 @@ import {
   decodeHandshakeValue,
 } from '../../protocol/ts2021/upgrade.js';
 import type { X25519PrivateKey } from '../../protocol/x25519.js';
+import { parseRequestTarget } from '../http/request-target.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -85,7 +86,8 @@ export class Ts2021Endpoint {
   }
 
   private upgradeWebSocket(request: IncomingMessage, socket: Duplex, head: Buffer, remoteAddress: string): void {
-    const url = new URL(request.url ?? '/', 'http://localhost');
+    const url = parseRequestTarget(request.url);
+    if (url === undefined) throw new UpgradeRequestError(400, 'invalid request target');
     const initiation = decodeHandshakeValue(url.searchParams.get(HANDSHAKE_HEADER));
     const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(WEBSOCKET_SUBPROTOCOL)) {

@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 
 import { ProtocolVersion } from '../../protocol/derp/index.js';
+import { parseRequestTarget } from '../http/request-target.js';
 import type { Logger } from '../log.js';
 import type { DerpRelay } from './relay.js';
 
@@ -67,6 +68,11 @@ export async function startDerpListener(options: DerpListenerOptions): Promise<D
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const remote = describeRemote(request);
     const path = pathOf(request);
+    if (path === undefined) {
+      log.info({ remote }, 'rejected DERP request with an invalid request target');
+      writeRawError(socket, 400, 'invalid request target');
+      return;
+    }
     if (path !== DERP_PATH) {
       writeRawError(socket, 404, `no upgrade endpoint at ${path}`);
       return;
@@ -129,7 +135,11 @@ export async function startDerpListener(options: DerpListenerOptions): Promise<D
 }
 
 function handleRequest(request: IncomingMessage, response: ServerResponse, bootstrapDns: Record<string, string[]>): void {
-  const url = new URL(request.url ?? '/', 'https://derp.invalid');
+  const url = parseRequestTarget(request.url);
+  if (url === undefined) {
+    sendText(response, 400, 'invalid request target');
+    return;
+  }
   const isGetOrHead = request.method === 'GET' || request.method === 'HEAD';
   switch (url.pathname) {
     case DERP_PATH:
@@ -188,8 +198,9 @@ function writeRawError(socket: Duplex, status: number, message: string): void {
   );
 }
 
-function pathOf(request: IncomingMessage): string {
-  return new URL(request.url ?? '/', 'https://derp.invalid').pathname;
+/** Returns the request path, or undefined for a target that is not a valid URL. */
+function pathOf(request: IncomingMessage): string | undefined {
+  return parseRequestTarget(request.url)?.pathname;
 }
 
 function offeredSubprotocols(request: IncomingMessage): string[] {

@@ -16,6 +16,7 @@ import { userApi } from '../api/join-tokens.js';
 import { rejectUpgrade } from '../control/ts2021.js';
 import type { Logger } from '../log.js';
 import type { AuthContext } from './auth-context.js';
+import { parseRequestTarget } from './request-target.js';
 import { registerLoginPage } from './register-page.js';
 import { registerSignInPages } from './sign-in-pages.js';
 
@@ -83,7 +84,13 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   void app.register(userApi, { prefix: API_PREFIX, ...options.auth });
 
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const target = parseRequestTarget(request.url);
+    if (target === undefined) {
+      options.log.info({ remote: request.socket.remoteAddress, target: String(request.url).slice(0, 100) }, 'rejected upgrade with an invalid request target');
+      rejectUpgrade(socket, 400, 'invalid request target');
+      return;
+    }
+    const path = target.pathname;
     const handler = options.upgrades.get(path);
     if (handler === undefined) {
       rejectUpgrade(socket, 404, `no upgrade endpoint at ${path}`);

@@ -102,6 +102,24 @@ describe('DERP HTTP endpoints', () => {
   });
 });
 
+describe('DERP request targets', () => {
+  it('answers 400 to an unparseable request target and keeps serving', async () => {
+    relay = await startTestRelay();
+    for (const extra of ['', 'Upgrade: DERP\r\nConnection: Upgrade\r\n']) {
+      const socket = tls.connect({ host: '127.0.0.1', port: relay.port, rejectUnauthorized: false });
+      await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+      const parts: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => parts.push(chunk));
+      socket.write(`GET //[ HTTP/1.1\r\nHost: x\r\n${extra}\r\n`);
+      await new Promise((resolve) => socket.once('close', resolve));
+      expect(Buffer.concat(parts).toString()).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    const probe = tls.connect({ host: '127.0.0.1', port: relay.port, rejectUnauthorized: false });
+    await new Promise((resolve, reject) => probe.once('secureConnect', resolve).once('error', reject));
+    probe.destroy();
+  });
+});
+
 describe('DERP TLS certificate', () => {
   it('is self-signed ECDSA P-256, covers the host and is pinned', async () => {
     relay = await startTestRelay();

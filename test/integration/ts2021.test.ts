@@ -127,6 +127,14 @@ describe('ts2021 bad input', () => {
     });
   }
 
+  it('answers 400 to an unparseable request target and stays up', async () => {
+    for (const upgrade of ['websocket', 'tailscale-control-protocol']) {
+      const response = (await rawExchange(`GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: ${upgrade}\r\nConnection: Upgrade\r\n\r\n`)).toString();
+      expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    expect((await fetch(`${coordinator.serverUrl}/key`)).status).toBe(200);
+  });
+
   it('answers 404 to an upgrade on another path', async () => {
     const response = (await rawExchange(upgradeRequest('x').replace('/ts2021', '/hs/ts2021'))).toString();
     expect(response).toMatch(/^HTTP\/1\.1 404 /);
