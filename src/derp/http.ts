@@ -32,8 +32,8 @@ export interface DerpListenerOptions {
   tls: { cert: string; key: string };
   relay: DerpRelay;
   log: Logger;
-  /** Addresses that `/bootstrap-dns?q=NAME` returns, by host name. Other names get `{}`. */
-  bootstrapDns: Record<string, string[]>;
+  /** Addresses that `/bootstrap-dns?q=NAME` returns, by lower-case host name. Other names get `{}`. */
+  bootstrapDns: ReadonlyMap<string, string[]>;
 }
 
 export interface DerpListener {
@@ -134,7 +134,7 @@ export async function startDerpListener(options: DerpListenerOptions): Promise<D
   };
 }
 
-function handleRequest(request: IncomingMessage, response: ServerResponse, bootstrapDns: Record<string, string[]>): void {
+function handleRequest(request: IncomingMessage, response: ServerResponse, bootstrapDns: ReadonlyMap<string, string[]>): void {
   const url = parseRequestTarget(request.url);
   if (url === undefined) {
     sendText(response, 400, 'invalid request target');
@@ -163,9 +163,10 @@ function handleRequest(request: IncomingMessage, response: ServerResponse, boots
       return;
     }
     case '/bootstrap-dns': {
-      // tailscaled decodes the body as map[string][]netip.Addr and needs status 200.
+      // tailscaled decodes the body as map[string][]netip.Addr and needs status 200. A Map
+      // lookup, unlike indexing an object, never finds "__proto__" or "constructor".
       const query = url.searchParams.get('q');
-      const addresses = query === null ? undefined : bootstrapDns[query.toLowerCase()];
+      const addresses = query === null ? undefined : bootstrapDns.get(query.toLowerCase());
       const body = JSON.stringify(query !== null && addresses !== undefined ? { [query]: addresses } : {});
       response.writeHead(200, { 'Content-Type': 'application/json', Connection: 'close', 'Content-Length': Buffer.byteLength(body) });
       response.end(request.method === 'HEAD' ? undefined : body);

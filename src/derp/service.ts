@@ -102,7 +102,7 @@ export async function startDerpService(options: DerpServiceOptions): Promise<Der
     }
   }
 
-  const bootstrapDns: Record<string, string[]> = ipAddresses.length > 0 ? { [settings.host_name.toLowerCase()]: ipAddresses } : {};
+  const bootstrapDns = new Map<string, string[]>(ipAddresses.length > 0 ? [[settings.host_name.toLowerCase(), ipAddresses]] : []);
   let listener: DerpListener;
   try {
     listener = await startDerpListener({

@@ -79,6 +79,13 @@ describe('DERP HTTP endpoints', () => {
     expect(JSON.parse(unknown.body)).toEqual({});
   });
 
+  it.each(['__proto__', 'constructor', 'valueof'])('answers /bootstrap-dns?q=%s with {}', async (name) => {
+    relay = await startTestRelay({ settings: { host_name: 'derp.example.internal', ipv4: '127.0.0.1' } });
+    const reply = await request(relay.port, 'GET', `/bootstrap-dns?q=${name}`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toBe('{}');
+  });
+
   it('returns 426 for /derp without an upgrade', async () => {
     relay = await startTestRelay();
     const reply = await request(relay.port, 'GET', '/derp');
