@@ -3,6 +3,10 @@
  * and `PRAGMA user_version` records the last one applied. A database from a newer coordinator
  * (a higher user_version than the last migration here) is rejected rather than guessed at.
  *
+ * Every table's ID is `INTEGER PRIMARY KEY AUTOINCREMENT`. Without AUTOINCREMENT, SQLite hands
+ * the largest deleted rowid out again, and IDs appear in the API, the CLI and the logs, so a new
+ * row could be taken for a deleted one.
+ *
  * Append new migrations; never edit one that has shipped.
  */
 
@@ -28,8 +32,10 @@ export const MIGRATIONS: Migration[] = [
         created_at    TEXT NOT NULL
       );
 
+      -- The CLI expires and deletes pre-auth keys by ID, so AUTOINCREMENT keeps a deleted key's
+      -- ID from naming a new key.
       CREATE TABLE preauth_keys (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         -- The public part of the key, shown in listings; the secret part is only stored hashed.
         prefix        TEXT NOT NULL UNIQUE,
         secret_hash   TEXT NOT NULL,
@@ -77,7 +83,7 @@ export const MIGRATIONS: Migration[] = [
     description: 'API keys for the admin API',
     sql: `
       CREATE TABLE api_keys (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         -- The public part of the key, shown in listings; the secret part is only stored hashed.
         prefix        TEXT NOT NULL UNIQUE,
         secret_hash   TEXT NOT NULL,
@@ -94,7 +100,7 @@ export const MIGRATIONS: Migration[] = [
     description: 'sign-in sessions and join tokens',
     sql: `
       CREATE TABLE sessions (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         -- The public part of the session token; the secret part is only stored hashed.
         prefix        TEXT NOT NULL UNIQUE,
         secret_hash   TEXT NOT NULL,
@@ -107,7 +113,7 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX sessions_user ON sessions(user_id);
 
       CREATE TABLE join_tokens (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         -- The public part of the token, shown in listings; the secret part is only stored hashed.
         prefix        TEXT NOT NULL UNIQUE,
         secret_hash   TEXT NOT NULL,

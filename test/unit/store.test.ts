@@ -97,6 +97,55 @@ describe('store', () => {
     store.close();
   });
 
+  it('never gives a deleted pre-auth key\'s ID to a new key', () => {
+    const store = Store.open(databasePath());
+    const tailnet = Tailnet.load(store, options);
+    const user = tailnet.createUser({ name: 'frank' });
+    const { key: first } = tailnet.createPreAuthKey({ userId: user.id, reusable: false, ephemeral: false });
+    tailnet.deletePreAuthKey(first.id);
+    const { key: second } = tailnet.createPreAuthKey({ userId: user.id, reusable: false, ephemeral: false });
+    expect(second.id).toBeGreaterThan(first.id);
+    store.close();
+  });
+
+  it('declares every table\'s id AUTOINCREMENT', () => {
+    const store = Store.open(databasePath());
+    const tables = store.db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string; sql: string }>;
+    expect(tables.length).toBeGreaterThan(0);
+    for (const table of tables) expect(table.sql, table.name).toMatch(/\bid\s+INTEGER PRIMARY KEY AUTOINCREMENT\b/);
+    store.close();
+  });
+
+  it('never reuses auth table IDs', () => {
+    const store = Store.open(databasePath());
+    const user = store.insertUser({ name: 'gina', display_name: '', email: '', picture_url: '', provider_id: null, created_at: '2026-01-01T00:00:00Z' });
+    const times = { created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z' };
+    const inserters: Record<string, (n: number) => number> = {
+      api_keys: (n) => store.insertApiKey({ prefix: `api${n}`, secret_hash: 'x', last_used_at: null, revoked_at: null, ...times }).id,
+      sessions: (n) => store.insertSession({ prefix: `sess${n}`, secret_hash: 'x', user_id: user.id, kind: 'bearer', ...times }).id,
+      join_tokens: (n) =>
+        store.insertJoinToken({
+          prefix: `join${n}`,
+          secret_hash: 'x',
+          user_id: user.id,
+          max_uses: 1,
+          use_count: 0,
+          ephemeral: 0,
+          tags: '[]',
+          last_used_at: null,
+          revoked_at: null,
+          ...times,
+        }).id,
+    };
+    for (const [table, insert] of Object.entries(inserters)) {
+      const first = insert(1);
+      store.db.prepare(`DELETE FROM ${table} WHERE id = ?`).run(first);
+      const second = insert(2);
+      expect(second, table).toBeGreaterThan(first);
+    }
+    store.close();
+  });
+
   it('stores only a hash of pre-auth keys', () => {
     const file = databasePath();
     const store = Store.open(file);
