@@ -32,7 +32,7 @@ export function addApiKeysCommand(program: Command): void {
   apiKeys
     .command('create')
     .description('create an API key and print it; the coordinator keeps only a hash, so it is shown once')
-    .option('--expiration <time>', 'duration such as 90d or 12h, or an RFC 3339 time (default: 90d)')
+    .option('--expiration <time>', 'duration such as 90d or 12h, or an RFC 3339 time, at most 3650d away (default: 90d)')
     .addOption(outputOption())
     .action(async (options: { expiration?: string }, command: Command) => {
       const response = await apiClientFromOptions(command.optsWithGlobals()).post<{ apiKey: ApiKeyJson; key: string }>('/apikeys', {

@@ -56,7 +56,7 @@ export function addPreAuthKeysCommand(program: Command): void {
     .requiredOption('--user <user>', 'user (ID or name) that nodes registered with the key belong to')
     .option('--reusable', 'allow the key to register more than one node', false)
     .option('--ephemeral', 'register ephemeral nodes, deleted once offline for tailnet.ephemeral_inactivity_timeout', false)
-    .option('--expiration <time>', 'duration such as 1h or 30d, or an RFC 3339 time (default: 1h)')
+    .option('--expiration <time>', 'duration such as 1h or 30d, or an RFC 3339 time, at most 3650d away (default: 1h)')
     .option('--tags <tags>', 'comma-separated tags for the registered nodes, such as tag:server,tag:prod', parseTags)
     .addOption(outputOption())
     .action(async (options: { user: string; reusable: boolean; ephemeral: boolean; expiration?: string; tags?: string[] }, command: Command) => {

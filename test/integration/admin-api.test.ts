@@ -180,9 +180,10 @@ describe('pre-auth keys API', () => {
   });
 
   it('accepts an RFC 3339 expiration', async () => {
-    const response = await request(socket, 'POST', '/api/v1/preauthkeys', { body: { user: 'keyuser', expiration: '2099-01-02T03:04:05Z' } });
+    const year = new Date().getUTCFullYear() + 2;
+    const response = await request(socket, 'POST', '/api/v1/preauthkeys', { body: { user: 'keyuser', expiration: `${year}-01-02T03:04:05Z` } });
     expect(response.status).toBe(201);
-    expect(response.body.preAuthKey.expiresAt).toBe('2099-01-02T03:04:05.000Z');
+    expect(response.body.preAuthKey.expiresAt).toBe(`${year}-01-02T03:04:05.000Z`);
   });
 
   it('defaults to a one-hour single-use key', async () => {
@@ -197,6 +198,7 @@ describe('pre-auth keys API', () => {
   it.each([
     ['a bad duration', { user: 'keyuser', expiration: '5 weeks' }, 400, 'invalid expiration "5 weeks"'],
     ['a time in the past', { user: 'keyuser', expiration: '2001-01-01T00:00:00Z' }, 400, 'is in the past'],
+    ['a duration beyond the maximum', { user: 'keyuser', expiration: '99999999999d' }, 400, 'invalid expiration "99999999999d": the maximum is 3650d'],
     ['a bad tag', { user: 'keyuser', tags: ['server'] }, 400, 'invalid tag "server"'],
     ['an unknown user', { user: 'ghost' }, 404, 'user "ghost" not found'],
   ])('rejects %s', async (_case, body, status, message) => {
@@ -398,6 +400,12 @@ describe('public port', () => {
     const response = await request(socket, 'POST', '/api/v1/apikeys', { body: { expiration: 'soon' } });
     expect(response.status).toBe(400);
     expect(response.body.error).toContain('invalid expiration "soon"');
+  });
+
+  it('rejects an API key expiration beyond the maximum', async () => {
+    const response = await request(socket, 'POST', '/api/v1/apikeys', { body: { expiration: '9999999999999999h' } });
+    expect(response.status).toBe(400);
+    expect(response.body.error).toBe('invalid expiration "9999999999999999h": the maximum is 3650d (10 years) from now');
   });
 
   it('leaves the other public routes open', async () => {

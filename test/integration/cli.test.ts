@@ -169,6 +169,7 @@ describe('wonder preauthkeys', () => {
   it.each([
     ['a bad duration', ['--user', 'alice', '--expiration', '5x'], 'invalid expiration "5x"'],
     ['a past time', ['--user', 'alice', '--expiration', '2000-01-01T00:00:00Z'], 'is in the past'],
+    ['a huge duration', ['--user', 'alice', '--expiration', '99999999999d'], 'invalid expiration "99999999999d": the maximum is 3650d (10 years) from now'],
     ['a bad tag', ['--user', 'alice', '--tags', 'web'], 'invalid tag "web"'],
     ['an unknown user', ['--user', 'ghost'], 'user "ghost" not found'],
   ])('rejects %s', async (_case, flags, message) => {

@@ -260,6 +260,7 @@ describe('token management', () => {
     [{ tags: ['worker'] }, 'invalid tag "worker"'],
     [{ expiration: 'yesterday' }, 'invalid expiration "yesterday"'],
     [{ expiration: '2001-01-01T00:00:00Z' }, 'is in the past'],
+    [{ expiration: '99999999999d' }, 'invalid expiration "99999999999d": the maximum is 3650d'],
   ])('rejects invalid request %j', async (body, message) => {
     const before = storedCounts(coordinator.dataDir);
     const result = await createToken(aliceBearer, body);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { parseExpiration } from '../../src/api/expiration.js';
+import { MAX_EXPIRATION_MS, parseExpiration } from '../../src/api/expiration.js';
 
 const now = new Date('2030-01-01T00:00:00Z');
 
@@ -21,6 +21,17 @@ describe('parseExpiration', () => {
     'rejects %j naming the value',
     (value) => {
       expect(() => parseExpiration(value, now)).toThrow(`invalid expiration ${JSON.stringify(value)}`);
+    },
+  );
+
+  it.each(['3650d', '87600h', '2039-12-30T00:00:00Z'])('accepts %s, at the maximum', (value) => {
+    expect(parseExpiration(value, now).getTime() - now.getTime()).toBeLessThanOrEqual(MAX_EXPIRATION_MS);
+  });
+
+  it.each(['3651d', '99999999999d', '9999999999999999h', '2040-01-01T00:00:00Z', '9999-12-31T23:59:59Z'])(
+    'rejects %s beyond the maximum',
+    (value) => {
+      expect(() => parseExpiration(value, now)).toThrow(`invalid expiration ${JSON.stringify(value)}: the maximum is 3650d (10 years) from now`);
     },
   );
 });
