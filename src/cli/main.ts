@@ -10,6 +10,7 @@ import { ApiConnectionError, ApiRequestError, CliUsageError, DEFAULT_ADMIN_SOCKE
 import { addApiKeysCommand } from './apikeys.js';
 import { addJoinCommand } from './join.js';
 import { addNodesCommand } from './nodes.js';
+import { escapeControlCharacters } from './output.js';
 import { addPreAuthKeysCommand } from './preauthkeys.js';
 import { addServeCommand } from './serve.js';
 import { addUsersCommand } from './users.js';
@@ -37,7 +38,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exit(2);
   }
   if (error instanceof ApiRequestError || error instanceof ApiConnectionError || error instanceof CliUsageError) {
-    process.stderr.write(`wonder: ${error.message}\n`);
+    // A coordinator's error message may quote values that clients chose, such as host names.
+    process.stderr.write(`wonder: ${escapeControlCharacters(error.message)}\n`);
     process.exit(1);
   }
   process.stderr.write(`wonder: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 
 import type { nodeJson, pendingLoginJson, userJson } from '../api/schemas.js';
 import { type ApiClient, ApiRequestError, apiClientFromOptions } from './api-client.js';
-import { formatBoolean, formatTime, outputFormat, outputOption, printFields, printJson, printTable } from './output.js';
+import { formatBoolean, formatTime, outputFormat, outputOption, printFields, printJson, printLine, printTable } from './output.js';
 
 type NodeJson = ReturnType<typeof nodeJson>;
 type PendingLoginJson = ReturnType<typeof pendingLoginJson>;
@@ -120,7 +120,7 @@ export function addNodesCommand(program: Command): void {
     .action(async (node: string, _options: unknown, command: Command) => {
       const response = await apiClientFromOptions(command.optsWithGlobals()).delete<{ node: NodeJson }>(`/nodes/${encodeURIComponent(node)}`);
       if (outputFormat(command) === 'json') printJson(response);
-      else process.stdout.write(`deleted node ${response.node.name} (ID ${response.node.id})\n`);
+      else printLine(`deleted node ${response.node.name} (ID ${response.node.id})`);
     });
 
   nodes
@@ -151,6 +151,6 @@ export function addNodesCommand(program: Command): void {
         { user: options.user },
       );
       if (outputFormat(command) === 'json') printJson(response);
-      else process.stdout.write(`approved login ${response.login.id} (${response.login.hostname}) for user ${response.user.name}\n`);
+      else printLine(`approved login ${response.login.id} (${response.login.hostname}) for user ${response.user.name}`);
     });
 }

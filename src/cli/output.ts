@@ -11,8 +11,30 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Prints rows under a header, each column as wide as its widest cell. */
-export function printTable(headers: string[], rows: string[][]): void {
+/**
+ * C0 and C1 control characters, DEL, and the Unicode line separators and bidirectional
+ * formatting characters, which could move the cursor, change colors or reorder text in an admin's
+ * terminal.
+ */
+const UNSAFE_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Replaces terminal control characters with visible escapes (`\n`, `\x1b`, `\u202e`). Table and
+ * message output shows values that clients choose, such as host names, so it goes through here.
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(UNSAFE_CHARACTERS, (character) => {
+    const named = NAMED_ESCAPES[character];
+    if (named !== undefined) return named;
+    const code = character.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Prints rows under a header, each column as wide as its widest cell, with control characters escaped. */
+export function printTable(headers: string[], unsafeRows: string[][]): void {
+  const rows = unsafeRows.map((row) => row.map(escapeControlCharacters));
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
   const format = (cells: string[]) =>
     cells
@@ -23,10 +45,15 @@ export function printTable(headers: string[], rows: string[][]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** Prints one record as name and value lines. */
+/** Prints one record as name and value lines, with control characters in the values escaped. */
 export function printFields(fields: Array<[string, string]>): void {
   const width = Math.max(...fields.map(([name]) => name.length));
-  process.stdout.write(`${fields.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${value}`.trimEnd()).join('\n')}\n`);
+  process.stdout.write(`${fields.map(([name, value]) => `${`${name}:`.padEnd(width + 2)}${escapeControlCharacters(value)}`.trimEnd()).join('\n')}\n`);
+}
+
+/** Prints one line of text whose values may come from clients, with control characters escaped. */
+export function printLine(text: string): void {
+  process.stdout.write(`${escapeControlCharacters(text)}\n`);
 }
 
 /** Formats an API time for a table: seconds precision in UTC, or `none` when there is no time. */

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 
 import type { preAuthKeyJson } from '../api/schemas.js';
 import { apiClientFromOptions } from './api-client.js';
-import { formatBoolean, formatKeyStatus, formatTime, outputFormat, outputOption, printJson, printTable } from './output.js';
+import { formatBoolean, formatKeyStatus, formatTime, outputFormat, outputOption, printJson, printLine, printTable } from './output.js';
 
 type PreAuthKeyJson = ReturnType<typeof preAuthKeyJson>;
 
@@ -95,6 +95,6 @@ export function addPreAuthKeysCommand(program: Command): void {
     .action(async (key: string, _options: unknown, command: Command) => {
       const response = await apiClientFromOptions(command.optsWithGlobals()).delete<{ preAuthKey: PreAuthKeyJson }>(`/preauthkeys/${encodeURIComponent(key)}`);
       if (outputFormat(command) === 'json') printJson(response);
-      else process.stdout.write(`deleted pre-auth key ${response.preAuthKey.prefix} (ID ${response.preAuthKey.id})\n`);
+      else printLine(`deleted pre-auth key ${response.preAuthKey.prefix} (ID ${response.preAuthKey.id})`);
     });
 }

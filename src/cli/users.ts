@@ -3,7 +3,7 @@ import { Command } from 'commander';
 
 import type { userJson } from '../api/schemas.js';
 import { apiClientFromOptions } from './api-client.js';
-import { formatTime, outputFormat, outputOption, printJson, printTable } from './output.js';
+import { formatTime, outputFormat, outputOption, printJson, printLine, printTable } from './output.js';
 
 type UserJson = ReturnType<typeof userJson>;
 
@@ -68,6 +68,6 @@ export function addUsersCommand(program: Command): void {
     .action(async (user: string, _options: unknown, command: Command) => {
       const response = await apiClientFromOptions(command.optsWithGlobals()).delete<{ user: UserJson }>(`/users/${encodeURIComponent(user)}`);
       if (outputFormat(command) === 'json') printJson(response);
-      else process.stdout.write(`deleted user ${response.user.name} (ID ${response.user.id})\n`);
+      else printLine(`deleted user ${response.user.name} (ID ${response.user.id})`);
     });
 }

@@ -283,6 +283,42 @@ describe('wonder nodes', () => {
     }
   });
 
+  it('escapes control characters in node tables', async () => {
+    const hostile = registerNode(node.userId, 'evil\x1b[2J\rbox\nline\u202e');
+    try {
+      const listed = await runCli(['--socket', coordinator.adminSocketPath, 'nodes', 'list', '--user', 'carol']);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).not.toMatch(/[\x1b\r\u202e]/);
+      expect(listed.stdout).toContain('evil\\x1b[2J\\rbox\\nline\\u202e');
+      const carolsNodes = [...coordinator.tailnet.nodes.values()].filter((candidate) => candidate.userId === node.userId);
+      expect(listed.stdout.trimEnd().split('\n')).toHaveLength(1 + carolsNodes.length);
+
+      const shown = await runCli(['--socket', coordinator.adminSocketPath, 'nodes', 'show', String(hostile.id)]);
+      expect(shown.stdout).not.toMatch(/[\x1b\r\u202e]/);
+      expect(shown.stdout).toMatch(/\nHostname: +evil\\x1b\[2J\\rbox\\nline\\u202e\n/);
+
+      const json = await wonderJson('nodes', 'show', String(hostile.id));
+      expect(json.node.hostname).toBe('evil\x1b[2J\rbox\nline\u202e');
+    } finally {
+      coordinator.tailnet.deleteNode(hostile.id);
+    }
+  });
+
+  it('escapes control characters in pending logins', async () => {
+    const fake = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, 'sneaky\x1b]0;title\x07\r\n');
+    try {
+      await fake.register();
+      const result = await runCli(['--socket', coordinator.adminSocketPath, 'nodes', 'pending']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).not.toMatch(/[\x07\x1b\r]/);
+      expect(result.stdout).toContain('sneaky\\x1b]0;title\\x07\\r\\n');
+      const { pending } = await wonderJson('nodes', 'pending');
+      expect(result.stdout.trimEnd().split('\n')).toHaveLength(1 + pending.length);
+    } finally {
+      fake.close();
+    }
+  });
+
   it('reports an unknown pending login', async () => {
     const stderr = await wonderError('nodes', 'approve', 'feedface', '--user', 'carol');
     expect(stderr).toBe('wonder: pending login "feedface" not found\n');
