@@ -24,6 +24,13 @@ const program = new Command('wonder')
   .option('--server <url>', "reach a coordinator over its public URL instead of the admin socket; needs --api-key")
   .addOption(new Option('--api-key <key>', 'API key for --server, from `wonder apikeys create`').env('WONDER_API_KEY'));
 
+// A reader that goes away early, such as `wonder … | head -2`, makes writes fail with EPIPE.
+// Stop quietly then, as programs killed by SIGPIPE do, instead of crashing with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
+
 addServeCommand(program);
 addUsersCommand(program);
 addPreAuthKeysCommand(program);

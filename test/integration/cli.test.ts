@@ -166,6 +166,24 @@ describe('wonder preauthkeys', () => {
     expect(result.stdout).toMatch(/\nkey: wkey-auth-[0-9a-f]{12}-[0-9a-f]{48}\n/);
   });
 
+  it('exits quietly when stdout is closed', async () => {
+    coordinator.tailnet.createUser({ name: 'piper' });
+    const before = coordinator.tailnet.preAuthKeys.size;
+    const child = spawn(process.execPath, [cliPath, '--socket', coordinator.adminSocketPath, 'preauthkeys', 'create', '--user', 'piper'], {
+      env: { ...process.env, WONDER_ADMIN_SOCKET: undefined, WONDER_API_KEY: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Closing the read end before the command prints, as `| head -0` would, makes its writes fail with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
+
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(coordinator.tailnet.preAuthKeys.size).toBe(before + 1);
+  });
+
   it.each([
     ['a bad duration', ['--user', 'alice', '--expiration', '5x'], 'invalid expiration "5x"'],
     ['a past time', ['--user', 'alice', '--expiration', '2000-01-01T00:00:00Z'], 'is in the past'],
