@@ -35,6 +35,7 @@ import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 import { Netmap } from './netmap/netmap.js';
 import { Store } from './store/store.js';
+import { warnIfOpenToOthers } from './startup-checks.js';
 import { StunServer } from './stun/server.js';
 import { Tailnet } from './tailnet/tailnet.js';
 import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
@@ -68,6 +69,7 @@ export interface StartOptions {
 
 export async function startCoordinator(config: Config, log: Logger, options: StartOptions = {}): Promise<Coordinator> {
   fs.mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
+  warnIfOpenToOthers(config.data_dir, log);
 
   const { key: noiseKey, created } = loadOrCreatePrivateKey(config.noise.private_key_path, {
     replacementEffect: 'every client will need to log in again',

@@ -103,6 +103,20 @@ export class StoreError extends Error {
 
 type Row = Record<string, unknown>;
 
+/** Sets the database file and its -wal and -shm files to mode 0600 where group or others have access, as on a database an earlier build created. */
+function restrictToOwner(file: string): void {
+  for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+    let mode: number;
+    try {
+      mode = fs.statSync(name).mode;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    if ((mode & 0o077) !== 0) fs.chmodSync(name, 0o600);
+  }
+}
+
 export class Store {
   readonly db: Database.Database;
 
@@ -115,9 +129,15 @@ export class Store {
    * @throws {StoreError} when the database was written by a newer coordinator.
    */
   static open(file: string): Store {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    if (file !== ':memory:') {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      // An empty file is an empty database. SQLite gives the -wal and -shm files the mode of
+      // the database file, so creating it 0600 here keeps all three private to the owner.
+      fs.closeSync(fs.openSync(file, 'a', 0o600));
+    }
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
+    if (file !== ':memory:') restrictToOwner(file);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     // FULL makes each commit durable across power loss, not only across a process crash.

@@ -146,6 +146,20 @@ describe('store', () => {
     store.close();
   });
 
+  it('sets an existing database to 0600', () => {
+    const file = databasePath();
+    const raw = new Database(file);
+    raw.pragma('journal_mode = WAL');
+    raw.close();
+    fs.chmodSync(file, 0o644);
+
+    const store = Store.open(file);
+    for (const name of [file, `${file}-wal`, `${file}-shm`]) {
+      expect((fs.statSync(name).mode & 0o777).toString(8), path.basename(name)).toBe('600');
+    }
+    store.close();
+  });
+
   it('stores only a hash of pre-auth keys', () => {
     const file = databasePath();
     const store = Store.open(file);
