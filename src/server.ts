@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { MachinePublic } from '../protocol/key.js';
 import { UPGRADE_PATH } from '../protocol/ts2021/upgrade.js';
-import { startAdminSocket } from './api/admin-socket.js';
+import { AdminSocketError, startAdminSocket } from './api/admin-socket.js';
 import { adminApi, API_PREFIX } from './api/plugin.js';
 import { ApiKeys } from './auth/api-keys.js';
 import { FailureLimiter } from './auth/failure-limiter.js';
@@ -35,7 +35,7 @@ import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 import { Netmap } from './netmap/netmap.js';
 import { Store } from './store/store.js';
-import { warnIfOpenToOthers } from './startup-checks.js';
+import { bindError, isBindError, StartupError, warnIfOpenToOthers } from './startup-checks.js';
 import { StunServer } from './stun/server.js';
 import { Tailnet } from './tailnet/tailnet.js';
 import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
@@ -111,7 +111,15 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   }
 
   // The STUN server is advertised only by the embedded region, so it runs only with the relay.
-  const stun = config.stun.enabled && config.derp.enabled ? await StunServer.start({ ...config.stun.listen, log: log.child({ component: 'stun' }) }) : undefined;
+  let stun: StunServer | undefined;
+  if (config.stun.enabled && config.derp.enabled) {
+    try {
+      stun = await StunServer.start({ ...config.stun.listen, log: log.child({ component: 'stun' }) });
+    } catch (error) {
+      store.close();
+      throw isBindError(error) ? bindError('stun.listen_addr', config.stun.listen, 'UDP', error) : error;
+    }
+  }
   const verifyDerpClient = options.derpClientVerifier ?? (config.derp.verify_clients ? (key) => tailnet.isNodeKeyAuthorized(key) : admitAllClients);
   let derp: DerpService;
   try {
@@ -125,7 +133,9 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   } catch (error) {
     await stun?.close();
     store.close();
-    throw error instanceof DerpMapError ? new ConfigError(error.message) : error;
+    if (error instanceof DerpMapError) throw new ConfigError(error.message);
+    if (isBindError(error)) throw bindError('derp.listen_addr', config.derp.listen, 'TCP', error);
+    throw error;
   }
   if (!config.derp.verify_clients) log.warn('derp.verify_clients is false: any node key may use the DERP relay');
   tailnet.on('change', (change) => {
@@ -194,6 +204,8 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     api: { tailnet, apiKeys, pendingLogins },
   }).catch((error: unknown) => {
     releaseOnFailure();
+    if (error instanceof AdminSocketError) throw new StartupError(`data_dir ${config.data_dir}: ${error.message}`);
+    if (isBindError(error)) throw new StartupError(`data_dir ${config.data_dir}: cannot listen on the admin socket ${adminSocketPath}: ${error.message}`);
     throw error;
   });
   try {
@@ -201,7 +213,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   } catch (error) {
     await adminSocket.close();
     releaseOnFailure();
-    throw error;
+    throw isBindError(error) ? bindError('listen_addr', config.listen, 'TCP', error) : error;
   }
   const bound = app.server.address() as AddressInfo;
   if (config.listen.port === 0) serverUrl = config.server_url.replace(/:0$/, `:${bound.port}`);

@@ -59,7 +59,9 @@ async function removeStaleSocket(socketPath: string, log: Logger): Promise<void>
   }
   if (!stat.isSocket()) throw new AdminSocketError(`${socketPath} exists and is not a socket; move it away so the admin socket can be created`);
   if (await socketAcceptsConnections(socketPath)) {
-    throw new AdminSocketError(`another process is serving the admin socket ${socketPath}; is a coordinator already running with this data_dir?`);
+    throw new AdminSocketError(
+      `another process is serving the admin socket ${socketPath}, probably a coordinator with the same data_dir; stop it, or give this coordinator another data_dir`,
+    );
   }
   fs.unlinkSync(socketPath);
   log.info({ path: socketPath }, 'removed a stale admin socket');

@@ -39,8 +39,8 @@ addApiKeysCommand(program);
 addJoinCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // Checked by name because only `serve` loads the configuration module that defines ConfigError.
-  if (error instanceof Error && error.name === 'ConfigError') {
+  // Checked by name because only `serve` loads the modules that define these errors.
+  if (error instanceof Error && (error.name === 'ConfigError' || error.name === 'StartupError')) {
     process.stderr.write(`wonder: ${error.message}\n`);
     process.exit(2);
   }

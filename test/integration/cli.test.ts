@@ -438,6 +438,44 @@ describe('wonder serve', () => {
   });
 });
 
+describe('wonder serve start-up errors', () => {
+  const folders: string[] = [];
+  afterAll(() => {
+    for (const folder of folders) fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  /** Runs `wonder serve` on a new data_dir with every listener on a free loopback port, then `settings`. */
+  function serve(settings: string[], dataDir?: string): Promise<CliResult> {
+    const folder = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'wonder-serve-error-'));
+    if (dataDir === undefined) folders.push(folder);
+    const freePorts = LEAF_PATHS.filter((setting) => setting.endsWith('listen_addr')).map((setting) => `${setting}=127.0.0.1:0`);
+    return runCli(['serve', '--data-dir', folder, '--log-level', 'error', '--set', ...freePorts, ...settings]);
+  }
+
+  it('prints a busy port in one line and exits 2', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as net.AddressInfo;
+    try {
+      const result = await serve(['derp.listen_addr=127.0.0.1:' + port]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `wonder: derp.listen_addr 127.0.0.1:${port}: the TCP port is already in use, perhaps by another coordinator; stop that process or set derp.listen_addr to another address\n`,
+      );
+    } finally {
+      await new Promise<void>((resolve) => busy.close(() => resolve()));
+    }
+  });
+
+  it('prints a data_dir in use in one line and exits 2', async () => {
+    const result = await serve([], coordinator.dataDir);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `wonder: data_dir ${coordinator.dataDir}: another process is serving the admin socket ${coordinator.adminSocketPath}, probably a coordinator with the same data_dir; stop it, or give this coordinator another data_dir\n`,
+    );
+  });
+});
+
 describe('restart', () => {
   it('keeps every user, key, node and API key', async () => {
     const before = {

@@ -1,12 +1,15 @@
 /**
- * Start-up of a whole coordinator: the permissions of what it creates in data_dir and the
- * warnings it logs for a setup that works but is likely a mistake.
+ * Start-up of a whole coordinator: the permissions of what it creates in data_dir, the warnings
+ * it logs for a setup that works but is likely a mistake, and its errors for busy ports.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { StartupError } from '../../src/startup-checks.js';
 import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
 
 let coordinator: TestCoordinator | undefined;
@@ -54,5 +57,50 @@ describe('data_dir permissions', () => {
     const dataDir = tempDir(0o700);
     coordinator = await startTestCoordinator({ dataDir });
     expect(coordinator.logs.filter((line) => line.dataDir !== undefined)).toEqual([]);
+  });
+});
+
+/** Binds a loopback TCP or UDP port and returns it with a function that frees it. */
+async function occupyPort(transport: 'TCP' | 'UDP'): Promise<{ port: number; release: () => Promise<void> }> {
+  if (transport === 'UDP') {
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    return { port: socket.address().port, release: () => new Promise((resolve) => socket.close(() => resolve())) };
+  }
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as net.AddressInfo).port, release: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('busy ports', () => {
+  it.each([
+    ['listen_addr', 'TCP'],
+    ['derp.listen_addr', 'TCP'],
+    ['stun.listen_addr', 'UDP'],
+  ] as const)('names %s when its port is in use', async (setting, transport) => {
+    const dataDir = tempDir(0o700);
+    const busy = await occupyPort(transport);
+    try {
+      const attempt = startTestCoordinator({ dataDir, overrides: { [setting]: `127.0.0.1:${busy.port}` } });
+      await expect(attempt).rejects.toThrow(StartupError);
+      await expect(attempt).rejects.toThrow(
+        `${setting} 127.0.0.1:${busy.port}: the ${transport} port is already in use, perhaps by another coordinator; stop that process or set ${setting} to another address`,
+      );
+    } finally {
+      await busy.release();
+    }
+
+    // The failed start released the database, the admin socket and the other ports.
+    coordinator = await startTestCoordinator({ dataDir });
+    expect(coordinator.tailnet.users.size).toBe(0);
+  });
+
+  it('names the admin socket of a data_dir in use', async () => {
+    coordinator = await startTestCoordinator();
+    const attempt = startTestCoordinator({ dataDir: coordinator.dataDir });
+    await expect(attempt).rejects.toThrow(StartupError);
+    await expect(attempt).rejects.toThrow(
+      `data_dir ${coordinator.dataDir}: another process is serving the admin socket ${coordinator.adminSocketPath}, probably a coordinator with the same data_dir; stop it, or give this coordinator another data_dir`,
+    );
   });
 });
