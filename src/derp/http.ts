@@ -50,10 +50,13 @@ export async function startDerpListener(options: DerpListenerOptions): Promise<D
     cert: options.tls.cert,
     key: options.tls.key,
     ALPNProtocols: ['http/1.1'],
-    // A client has this long for its TLS handshake, and then for its request head.
+    // A client has 10 s for its TLS handshake, and its request head must be complete 10 s after
+    // it connected. Node checks the head and request timeouts every connectionsCheckingInterval,
+    // so a slow client is dropped within a second of its deadline.
     handshakeTimeout: 10_000,
     headersTimeout: 10_000,
     requestTimeout: 30_000,
+    connectionsCheckingInterval: 1_000,
   });
   const websockets = new WebSocketServer({
     noServer: true,

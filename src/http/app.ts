@@ -38,8 +38,9 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    // A client that is slow to send its request head is dropped after this long.
-    http: { headersTimeout: 10_000, requestTimeout: 60_000 },
+    // A client that has not sent its whole request head 10 s after it connected is dropped
+    // within the next second: Node checks these timeouts every connectionsCheckingInterval.
+    http: { headersTimeout: 10_000, requestTimeout: 60_000, connectionsCheckingInterval: 1_000 },
   });
 
   app.get(
