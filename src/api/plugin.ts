@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import type { ApiKeys } from '../auth/api-keys.js';
+import { LogLimiter } from '../log-limiter.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import { registerApiKeyRoutes } from './api-keys.js';
 import { handleApiError } from './errors.js';
@@ -85,32 +86,4 @@ async function rejectUnauthenticated(reply: FastifyReply, reason: string): Promi
     .code(401)
     .header('www-authenticate', 'Bearer realm="wonder"')
     .send({ error: `${reason}; create an API key with \`wonder apikeys create\` and send it as Authorization: Bearer <key>` });
-}
-
-/** Lets `limit` events through per window and counts the rest. */
-class LogLimiter {
-  private windowStart = 0;
-  private passed = 0;
-  private suppressed = 0;
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-  ) {}
-
-  /** Returns how many events were suppressed since the last one let through, or undefined to suppress this one. */
-  take(now = Date.now()): number | undefined {
-    if (now - this.windowStart >= this.windowMs) {
-      this.windowStart = now;
-      this.passed = 0;
-    }
-    if (this.passed >= this.limit) {
-      this.suppressed += 1;
-      return undefined;
-    }
-    this.passed += 1;
-    const count = this.suppressed;
-    this.suppressed = 0;
-    return count;
-  }
 }

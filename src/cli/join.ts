@@ -110,7 +110,7 @@ function parseCoordinatorUrl(text: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new JoinCommandError(`--coordinator ${text}: expected an http or https URL`, EXIT_USAGE);
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     throw new JoinCommandError(
-      `--coordinator ${text} has a path; Tailscale clients open /key and /ts2021 at the host root whatever the path, so serve the coordinator at the root of its own host or port and pass only ${url.origin}`,
+      `--coordinator ${text} has a path; Tailscale clients open /ts2021 at the host root whatever the path, so serve the coordinator at the root of its own host or port and pass only ${url.origin}`,
       EXIT_USAGE,
     );
   }

@@ -36,7 +36,7 @@ const ConfigSchema = z
     server_url: z
       .url({ protocol: /^https?$/ })
       .refine((value) => /^[^:]+:\/\/[^/?#]+\/?$/.test(value), {
-        message: 'must be a scheme, host and port without a path, query or fragment, because clients open /ts2021 and /key at the host root',
+        message: 'must be a scheme, host and port without a path, query or fragment, because clients open /ts2021 at the host root whatever the path',
       })
       .optional(),
     listen_addr: hostPort.default('127.0.0.1:8080'),

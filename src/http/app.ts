@@ -1,7 +1,7 @@
 /**
- * The public HTTP listener: `GET /key`, the `/ts2021` control upgrade, health checks, the
- * sign-in and login pages and the user API, on one port and at the root path, because clients
- * open `/ts2021` at the host root whatever path the login URL has.
+ * The public HTTP listener: `GET /key` (also under any path prefix), the `/ts2021` control
+ * upgrade, health checks, the sign-in and login pages and the user API. They share one port and
+ * the root path, because clients open `/ts2021` at the host root whatever path the login URL has.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -15,6 +15,7 @@ import { API_PREFIX } from '../api/plugin.js';
 import { userApi } from '../api/join-tokens.js';
 import { rejectUpgrade } from '../control/ts2021.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
 import type { AuthContext } from './auth-context.js';
 import { parseRequestTarget } from './request-target.js';
 import { registerLoginPage } from './register-page.js';
@@ -34,6 +35,50 @@ export interface HttpAppOptions {
 /** `legacyPublicKey` is for pre-Noise clients; 1.92 ignores it, so the all-zero key is sent. */
 const ZERO_MACHINE_KEY = `mkey:${'0'.repeat(64)}`;
 
+const KEY_QUERY_SCHEMA = {
+  type: 'object',
+  properties: { v: { type: 'integer', minimum: 0, description: 'the client capability version' } },
+} as const;
+
+/** Maximum number of requests without a route that are logged per minute. The rest are counted in the next logged line. */
+const NOT_FOUND_LOGS_PER_MINUTE = 20;
+
+function keyResponse(noisePublicKey: MachinePublic) {
+  return { legacyPublicKey: ZERO_MACHINE_KEY, publicKey: noisePublicKey.toString() };
+}
+
+/**
+ * Serves `GET <prefix>/key` like `GET /key`, and logs other requests without a route.
+ *
+ * A login URL with a path, such as `http://host:8080/hs`, makes tailscaled fetch `/hs/key`. It
+ * still opens `/ts2021` at the host root and sends its register and map requests inside the
+ * Noise channel, so serving the key under any prefix is all such a URL needs.
+ */
+function registerNotFoundHandler(app: FastifyInstance, options: HttpAppOptions): void {
+  const limiter = new LogLimiter(NOT_FOUND_LOGS_PER_MINUTE, 60_000);
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?', 1)[0]!;
+    if (request.method === 'GET' && path.endsWith('/key')) {
+      const validate = request.compileValidationSchema(KEY_QUERY_SCHEMA, 'querystring');
+      if (!validate(request.query)) throw validationError(validate.errors ?? []);
+      request.log.debug({ path: path.slice(0, 200) }, 'served the Noise key under a path prefix');
+      return keyResponse(options.noisePublicKey);
+    }
+
+    const suppressed = limiter.take();
+    if (suppressed !== undefined) {
+      request.log.info({ method: request.method, path: path.slice(0, 200), remote: request.ip, suppressedSinceLastLog: suppressed }, 'no route for request');
+    }
+    return reply.code(404).send({ message: `Route ${request.method}:${request.url} not found`, error: 'Not Found', statusCode: 404 });
+  });
+}
+
+/** Builds the error that fastify's own query validation raises, so `<prefix>/key` fails exactly like `/key`. */
+function validationError(errors: ReadonlyArray<{ instancePath: string; message?: string | undefined }>): Error {
+  const message = errors.map((error) => `querystring${error.instancePath} ${error.message ?? 'is invalid'}`).join(', ');
+  return Object.assign(new Error(message), { statusCode: 400, code: 'FST_ERR_VALIDATION', validation: errors, validationContext: 'querystring' });
+}
+
 export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
@@ -47,10 +92,7 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     '/key',
     {
       schema: {
-        querystring: {
-          type: 'object',
-          properties: { v: { type: 'integer', minimum: 0, description: 'the client capability version' } },
-        },
+        querystring: KEY_QUERY_SCHEMA,
         response: {
           200: {
             type: 'object',
@@ -60,8 +102,9 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
         },
       },
     },
-    async () => ({ legacyPublicKey: ZERO_MACHINE_KEY, publicKey: options.noisePublicKey.toString() }),
+    async () => keyResponse(options.noisePublicKey),
   );
+  registerNotFoundHandler(app, options);
 
   // Reached only by requests to /ts2021 without the upgrade headers.
   app.route({

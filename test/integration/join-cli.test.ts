@@ -186,7 +186,7 @@ describe('wonder join failures', () => {
   it('rejects a coordinator URL with a path', async () => {
     const result = await run({ coordinator: `${coordinator.serverUrl}/wonder`, token: 'wjoin-x' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('has a path; Tailscale clients open /key and /ts2021 at the host root');
+    expect(result.stderr).toContain('has a path; Tailscale clients open /ts2021 at the host root');
   });
 
   it('names a missing tailscale binary', async () => {
