@@ -35,7 +35,7 @@ import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
 import { Netmap } from './netmap/netmap.js';
 import { Store } from './store/store.js';
-import { bindError, isBindError, StartupError, warnIfOpenToOthers } from './startup-checks.js';
+import { bindError, isBindError, StartupError, warnIfOpenToOthers, warnIfRelayOnLoopback } from './startup-checks.js';
 import { StunServer } from './stun/server.js';
 import { Tailnet } from './tailnet/tailnet.js';
 import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
@@ -138,6 +138,16 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     throw error;
   }
   if (!config.derp.verify_clients) log.warn('derp.verify_clients is false: any node key may use the DERP relay');
+  if (config.derp.enabled) {
+    const relay = {
+      hostName: config.derp.host_name,
+      ipv4: config.derp.ipv4,
+      ipv6: config.derp.ipv6,
+      derpListen: derp.address ?? config.derp.listen,
+      stunListen: stun?.address,
+    };
+    warnIfRelayOnLoopback(relay, log);
+  }
   tailnet.on('change', (change) => {
     if (change.kind !== 'node-removed' && change.kind !== 'node-changed') return;
     derp.relay?.recheckClients(verifyDerpClient).catch((error: unknown) => log.error({ err: error }, 'rechecking DERP clients failed'));

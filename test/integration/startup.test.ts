@@ -104,3 +104,17 @@ describe('busy ports', () => {
     );
   });
 });
+
+describe('relay on loopback', () => {
+  it('warns when the DERP map advertises another host', async () => {
+    coordinator = await startTestCoordinator({ overrides: { server_url: 'http://10.99.0.1:8080' } });
+    const warnings = coordinator.logs.filter((line) => line.level === 40 && typeof line.setting === 'string');
+    expect(warnings.map((line) => line.setting)).toEqual(['derp.listen_addr', 'stun.listen_addr']);
+    expect(warnings[0]?.msg).toContain(`the DERP map tells clients to dial 10.99.0.1, but derp.listen_addr 127.0.0.1:${coordinator.derpPort} is a loopback address`);
+  });
+
+  it('stays quiet for a loopback server_url', async () => {
+    coordinator = await startTestCoordinator();
+    expect(coordinator.logs.filter((line) => line.level === 40 && typeof line.setting === 'string')).toEqual([]);
+  });
+});
