@@ -8,7 +8,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { KEY_LENGTH } from './key.js';
 
 // Importing keys as JWK is several times faster in Node 20 than as DER (about 12 against 80
-// microseconds for a public key), and a generated pair is cheaper than importing random bytes.
+// microseconds for a public key).
 
 /** A private key ready for repeated Diffie-Hellman, such as a server's static key. */
 export class X25519PrivateKey {
@@ -34,11 +34,18 @@ export class X25519PrivateKey {
     this.publicKey = Uint8Array.from(Buffer.from(x, 'base64url'));
   }
 
-  /** Creates a random key, such as a handshake's ephemeral key. */
+  /**
+   * Creates a random key, such as a handshake's ephemeral key.
+   *
+   * NOTE: this imports random bytes instead of calling generateKeyPairSync. In Node 20.20, a
+   * garbage collection during the JWK export of a freshly generated pair can finalise the key
+   * generation job, whose destructor waits for the key's mutex that the export holds, and the
+   * process hangs for good. A loop of such pairs hangs within about 25,000 keys, and a
+   * netmap-scale client process hung this way. RFC 7748 clamps any 32 random bytes into a
+   * valid private key.
+   */
   static generate(): X25519PrivateKey {
-    const { privateKey } = crypto.generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    return new X25519PrivateKey(Buffer.from(jwk.d!, 'base64url'), privateKey, Uint8Array.from(Buffer.from(jwk.x!, 'base64url')));
+    return new X25519PrivateKey(crypto.randomBytes(KEY_LENGTH));
   }
 
   /**
