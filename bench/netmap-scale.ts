@@ -51,6 +51,9 @@ const workerCount = positiveInteger('workers', options.workers);
 const concurrency = positiveInteger('concurrency', options.concurrency);
 const joinCount = positiveInteger('joins', options.joins);
 
+/** Time without a single new streaming node after which the run is stopped as stuck. */
+const STALL_TIMEOUT_MS = 120_000;
+
 /** Time a joining node's PeersChanged may take to reach every client before the run counts it as lost. */
 const FAN_OUT_TIMEOUT_MS = 60_000;
 
@@ -198,9 +201,19 @@ async function main(): Promise<void> {
   const shares = workers.map((_, index) => Math.floor(nodeCount / workerCount) + (index < nodeCount % workerCount ? 1 : 0));
 
   const started = performance.now();
+  let lastProgress = { up: 0, at: started };
   const ticker = setInterval(() => {
     const up = progress.reduce((a, b) => a + b, 0);
-    console.log(`  ${((performance.now() - started) / 1000).toFixed(0)} s: ${up} of ${nodeCount} nodes streaming`);
+    const now = performance.now();
+    console.log(`  ${((now - started) / 1000).toFixed(0)} s: ${up} of ${nodeCount} nodes streaming`);
+    if (up !== lastProgress.up) {
+      lastProgress = { up, at: now };
+    } else if (now - lastProgress.at > STALL_TIMEOUT_MS) {
+      // A worker whose event loop is stuck cannot time out on its own, so the driver ends them all.
+      console.error(`netmap-scale: no node started for ${STALL_TIMEOUT_MS / 1000} s; per worker: ${progress.join(', ')}; stopping`);
+      for (const child of [coordinator, ...workers]) child.process.kill('SIGKILL');
+      process.exit(1);
+    }
   }, 10_000);
   const startReplies = await Promise.all(
     workers.map((worker, index) =>
