@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 
 import { describe, expect, it } from 'vitest';
 
-import { formatIPAddress, isIPv4Mapped, parseIPAddress, toIPv6Bytes, unmapIPAddress } from './ip-address.js';
+import { formatIPAddress, isIPv4Mapped, isValidAddrPort, isValidPrefix, parseIPAddress, toIPv6Bytes, unmapIPAddress } from './ip-address.js';
 
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
@@ -86,5 +86,62 @@ describe('IPv4-mapped addresses', () => {
     expect(toHex(toIPv6Bytes(parseIPAddress('127.0.0.1')))).toBe(toHex(mapped));
     expect(toHex(toIPv6Bytes(parseIPAddress('::1')))).toBe('00000000000000000000000000000001');
     expect(() => toIPv6Bytes(new Uint8Array(3))).toThrow('IP address length 3, expected 4 or 16');
+  });
+});
+
+// Texts and whether Go 1.26.8's netip.ParseAddrPort accepts them.
+const goAddrPorts: Array<[string, boolean]> = [
+  ['1.2.3.4:41641', true],
+  ['[::1]:80', true],
+  ['[fe80::1%eth0]:41641', true],
+  ['[::ffff:1.2.3.4]:80', true],
+  ['1.2.3.4:0080', true],
+  ['1.2.3.4:65535', true],
+  ['::1:80', false],
+  ['[1.2.3.4]:80', false],
+  ['1.2.3.4:65536', false],
+  ['1.2.3.4:+80', false],
+  ['1.2.3.4:-1', false],
+  ['1.2.3.4:', false],
+  [':80', false],
+  ['not-an-endpoint', false],
+  ['1.2.3.4', false],
+  ['01.2.3.4:80', false],
+  ['[::1]', false],
+  ['[::1:80', false],
+  ['1.2.3.4%eth0:80', false],
+  ['[fe80::1%]:80', false],
+  ['localhost:80', false],
+  ['[]:80', false],
+];
+
+// Texts and whether Go 1.26.8's netip.ParsePrefix accepts them.
+const goPrefixes: Array<[string, boolean]> = [
+  ['10.0.0.0/8', true],
+  ['10.0.0.1/8', true],
+  ['1.2.3.4/0', true],
+  ['::/0', true],
+  ['::/128', true],
+  ['fd7a:115c:a1e0::/48', true],
+  ['::ffff:1.2.3.4/120', true],
+  ['1.2.3.4/33', false],
+  ['::1/129', false],
+  ['1.2.3.4/08', false],
+  ['::/0128', false],
+  ['1.2.3.4/+8', false],
+  ['1.2.3.4/-1', false],
+  ['1.2.3.4/', false],
+  ['1.2.3.4', false],
+  ['fe80::1%eth0/64', false],
+  ['x/8', false],
+];
+
+describe('isValidAddrPort and isValidPrefix', () => {
+  it.each(goAddrPorts)('addrport %s is %s as in Go', (text, valid) => {
+    expect(isValidAddrPort(text)).toBe(valid);
+  });
+
+  it.each(goPrefixes)('prefix %s is %s as in Go', (text, valid) => {
+    expect(isValidPrefix(text)).toBe(valid);
   });
 });

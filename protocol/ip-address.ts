@@ -170,3 +170,57 @@ function groupsToBytes(groups: number[] | undefined): Uint8Array | undefined {
   }
   return bytes;
 }
+
+/**
+ * Reports whether Go's netip.ParseAddrPort accepts `text`: "a.b.c.d:port" for IPv4, or
+ * "[ipv6]:port" with an optional zone, and a decimal port up to 65535.
+ */
+export function isValidAddrPort(text: string): boolean {
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0) {
+    return false;
+  }
+  let host = text.slice(0, colon);
+  const port = text.slice(colon + 1);
+  if (!/^\d+$/.test(port) || Number(port) > 0xffff) {
+    return false;
+  }
+  const bracketed = host.startsWith('[');
+  if (bracketed) {
+    if (host.length < 2 || !host.endsWith(']')) {
+      return false;
+    }
+    host = host.slice(1, -1);
+  }
+  let address: Uint8Array;
+  try {
+    address = parseIPAddress(host);
+  } catch {
+    return false;
+  }
+  // Go requires brackets around IPv6 (including IPv4-mapped) addresses and forbids them around IPv4.
+  return bracketed === (address.length === IPv6Len);
+}
+
+/**
+ * Reports whether Go's netip.ParsePrefix accepts `text`: an address without a zone, a slash
+ * and a prefix length without sign or leading zeros, at most 32 for IPv4 and 128 for IPv6.
+ */
+export function isValidPrefix(text: string): boolean {
+  const slash = text.lastIndexOf('/');
+  if (slash < 0) {
+    return false;
+  }
+  const host = text.slice(0, slash);
+  const bits = text.slice(slash + 1);
+  if (host.includes('%') || !/^(0|[1-9]\d{0,2})$/.test(bits)) {
+    return false;
+  }
+  let address: Uint8Array;
+  try {
+    address = parseIPAddress(host);
+  } catch {
+    return false;
+  }
+  return Number(bits) <= address.length * 8;
+}

@@ -4,8 +4,8 @@
  * and ends at once, without touching the node's stream.
  */
 import { DiscoPublic, NodePublic } from '../../protocol/key.js';
-import type { Hostinfo } from '../../protocol/tailcfg/hostinfo.js';
 import type { Netmap } from '../netmap/netmap.js';
+import { cleanCapVersion, cleanEndpoints, cleanHostinfo, logDroppedReport } from '../tailnet/client-report.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import { parseField, readJsonObject } from './json-body.js';
 import type { MapSessions } from './map-sessions.js';
@@ -47,11 +47,14 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
     }
 
     const report: Parameters<Tailnet['updateFromMapRequest']>[1] = {
-      capVersion: typeof request.Version === 'number' ? request.Version : context.protocolVersion,
+      capVersion: cleanCapVersion(request.Version) ?? context.protocolVersion,
     };
     if (discoKey !== undefined) report.discoKey = discoKey;
-    if (Array.isArray(request.Endpoints)) report.endpoints = request.Endpoints.filter((e): e is string => typeof e === 'string');
-    if (typeof request.Hostinfo === 'object' && request.Hostinfo !== null) report.hostinfo = request.Hostinfo as Hostinfo;
+    const endpoints = cleanEndpoints(request.Endpoints);
+    if (endpoints !== undefined) report.endpoints = endpoints.endpoints;
+    const hostinfo = cleanHostinfo(request.Hostinfo);
+    if (typeof request.Hostinfo === 'object' && request.Hostinfo !== null && !Array.isArray(request.Hostinfo)) report.hostinfo = hostinfo.hostinfo;
+    logDroppedReport(log, WHAT, hostinfo, endpoints);
     tailnet.updateFromMapRequest(node, report);
 
     if (request.Stream !== true) {

@@ -7,9 +7,9 @@
  * daemon's log.
  */
 import { NodePublic } from '../../protocol/key.js';
-import type { Hostinfo } from '../../protocol/tailcfg/hostinfo.js';
 import { isGoZeroTime } from '../../protocol/tailcfg/node.js';
 import type { RegisterResponse } from '../../protocol/tailcfg/register.js';
+import { cleanCapVersion, cleanHostinfo, logDroppedReport } from '../tailnet/client-report.js';
 import { type RegisterNodeInput, type Tailnet, TailnetError } from '../tailnet/tailnet.js';
 import type { Node } from '../tailnet/types.js';
 import { parseField, readJsonObject } from './json-body.js';
@@ -39,14 +39,16 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
     const auth = typeof request.Auth === 'object' && request.Auth !== null ? (request.Auth as Record<string, unknown>) : {};
     const authKey = typeof auth.AuthKey === 'string' && auth.AuthKey !== '' ? auth.AuthKey : undefined;
     const followup = typeof request.Followup === 'string' && request.Followup !== '' ? request.Followup : undefined;
+    const log = context.log.child({ nodeKey: nodeKey.short() });
+    const hostinfo = cleanHostinfo(request.Hostinfo);
+    logDroppedReport(log, WHAT, hostinfo);
     const input: RegisterNodeInput = {
       machineKey: context.machineKey,
       nodeKey,
-      hostinfo: typeof request.Hostinfo === 'object' && request.Hostinfo !== null ? (request.Hostinfo as Hostinfo) : {},
+      hostinfo: hostinfo.hostinfo,
       ephemeral: request.Ephemeral === true,
-      capVersion: typeof request.Version === 'number' ? request.Version : context.protocolVersion,
+      capVersion: cleanCapVersion(request.Version) ?? context.protocolVersion,
     };
-    const log = context.log.child({ nodeKey: nodeKey.short() });
 
     const existing = tailnet.findNodeByNodeKey(nodeKey);
     if (existing !== undefined && !existing.machineKey.equals(context.machineKey)) {

@@ -12,6 +12,7 @@ import { DiscoPublic, MachinePublic, NodePublic } from '../../protocol/key.js';
 import type { Hostinfo } from '../../protocol/tailcfg/hostinfo.js';
 import type { Logger } from '../log.js';
 import type { NodeRow, PreAuthKeyRow, Store, UserRow } from '../store/store.js';
+import { cleanEndpoints, cleanHostinfo } from './client-report.js';
 import { sanitizeHostname, uniqueLabel, validateLabel } from './dns-name.js';
 import { AddressPool, Prefix } from './ip-allocator.js';
 import { generatePreAuthKey, parsePreAuthKey, secretMatches } from './preauth-key.js';
@@ -57,6 +58,7 @@ export function checkTags(tags: readonly string[]): void {
 export interface RegisterNodeInput {
   machineKey: MachinePublic;
   nodeKey: NodePublic;
+  /** Checked by `cleanHostinfo`, because it is stored and sent to peers as it is. */
   hostinfo: Hostinfo;
   /** The client asked to be ephemeral (`--state=mem:` or tsnet). */
   ephemeral: boolean;
@@ -90,12 +92,17 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
     this.log = options.log;
   }
 
-  /** Reads every row from the store. Rows that cannot be understood are logged and skipped, never deleted. */
+  /**
+   * Reads every row from the store. Rows that cannot be understood are logged and skipped,
+   * never deleted. Stored Hostinfo and endpoints that Go clients cannot decode are cleaned and
+   * written back.
+   */
   static load(store: Store, options: TailnetOptions): Tailnet {
     const tailnet = new Tailnet(store, options);
     for (const row of store.listUsers()) tailnet.users.set(row.id, userFromRow(row));
     for (const row of store.listPreAuthKeys()) tailnet.preAuthKeys.set(row.id, preAuthKeyFromRow(row));
     for (const row of store.listNodes()) {
+      tailnet.cleanReportedFields(row);
       let node: Node;
       try {
         node = nodeFromRow(row);
@@ -108,6 +115,32 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
       tailnet.indexNode(node);
     }
     return tailnet;
+  }
+
+  /** Cleans a node row's Hostinfo and endpoints in place, as `cleanHostinfo` and `cleanEndpoints` do for requests, and stores the result. */
+  private cleanReportedFields(row: NodeRow): void {
+    const hostinfo = cleanHostinfo(parseJsonOrUndefined(row.hostinfo));
+    const endpoints = cleanEndpoints(parseJsonOrUndefined(row.endpoints)) ?? { endpoints: [], invalid: [row.endpoints], overLimit: 0 };
+    const fields: Partial<NodeRow> = {};
+    const hostinfoJson = JSON.stringify(hostinfo.hostinfo);
+    const endpointsJson = JSON.stringify(endpoints.endpoints);
+    if (hostinfoJson !== row.hostinfo) fields.hostinfo = hostinfoJson;
+    if (endpointsJson !== row.endpoints) fields.endpoints = endpointsJson;
+    if (Object.keys(fields).length === 0) return;
+
+    this.store.updateNode(row.id, fields);
+    Object.assign(row, fields);
+    this.log.warn(
+      {
+        nodeId: row.id,
+        invalidHostinfoFields: hostinfo.invalid.slice(0, 20),
+        unknownHostinfoFields: hostinfo.unknown.slice(0, 20),
+        oversizedHostinfoFields: hostinfo.oversized,
+        invalidEndpointCount: endpoints.invalid.length,
+        endpointsOverLimit: endpoints.overLimit,
+      },
+      'cleaned stored Hostinfo or endpoints that clients cannot decode',
+    );
   }
 
   // Users.
@@ -447,8 +480,9 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
   }
 
   /**
-   * Stores what a map request reports: disco key, endpoints and host information. Peers get a
-   * patch when only endpoints, DERP home or disco key changed, and a full node otherwise.
+   * Stores what a map request reports: disco key, endpoints and host information, which the
+   * caller has checked with `cleanEndpoints` and `cleanHostinfo`. Peers get a patch when only
+   * endpoints, DERP home or disco key changed, and a full node otherwise.
    */
   updateFromMapRequest(node: Node, report: { discoKey?: DiscoPublic; endpoints?: string[]; hostinfo?: Hostinfo; capVersion: number }): void {
     node.capVersion = report.capVersion;
@@ -500,6 +534,14 @@ export class Tailnet extends EventEmitter<{ change: [TailnetChange] }> {
     this.nodesByNodeKey.set(node.nodeKey.hex(), node);
     this.nodesByMachineKey.set(node.machineKey.hex(), node);
     this.labels.add(node.givenName);
+  }
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,8 +9,9 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
+import { FakeNode } from '../helpers/fake-node.js';
 import { tailscalePath } from './binaries.js';
-import { type Tailscaled, type TailscaleStatus, startTailscaled } from './tailscaled.js';
+import { type PeerStatus, type Tailscaled, type TailscaleStatus, startTailscaled } from './tailscaled.js';
 import { wonder, wonderJson } from './wonder-cli.js';
 
 let coordinator: TestCoordinator;
@@ -90,6 +91,39 @@ describe('real tailscaled clients', () => {
         expect(peer.dns).toBe(`${peer.host}.wonder.internal.`);
         expect([...peer.ips].sort()).toEqual([...registered!.ipAddresses].sort());
       }
+    }
+  });
+
+  it('keeps daemons running when a node reports Hostinfo that Go cannot decode', async () => {
+    const mallory = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, 'mallory');
+    try {
+      const registered = await mallory.register({ Auth: { AuthKey: reusableKey } });
+      expect(registered.body.MachineAuthorized).toBe(true);
+      const peerOf = async (daemon: Tailscaled) =>
+        Object.values((await daemon.status()).Peer ?? {}).find((p) => p.DNSName === 'mallory.wonder.internal.') as (PeerStatus & { Location?: { City?: string } }) | undefined;
+      for (const daemon of daemons.values()) await eventually(async () => (await peerOf(daemon)) !== undefined, 10_000, `${daemon.name} listing mallory`);
+
+      // Each of these values made every tailscaled fail "PollNetMap: json: cannot unmarshal" until it was dropped.
+      const update = await mallory.post('/machine/map', {
+        Version: 131,
+        Compress: 'zstd',
+        NodeKey: mallory.nodeKey.toString(),
+        Stream: false,
+        OmitPeers: true,
+        Endpoints: ['not-an-endpoint', '192.0.2.9:41641'],
+        Hostinfo: { OS: 12345, Hostname: { name: 'mallory' }, ShieldsUp: 'yes', NetInfo: { PreferredDERP: 'x' }, Location: { City: 'Nowhere', Latitude: 'north' } },
+      });
+      expect(update.status).toBe(200);
+
+      for (const daemon of daemons.values()) {
+        await eventually(async () => (await peerOf(daemon))?.Location?.City === 'Nowhere', 10_000, `${daemon.name} receiving mallory's cleaned Hostinfo`);
+        expect((await daemon.status()).BackendState).toBe('Running');
+        expect(daemon.logs()).not.toMatch(/cannot unmarshal/);
+      }
+    } finally {
+      mallory.close();
+      const node = coordinator.tailnet.findNodeByNodeKey(mallory.nodeKey);
+      if (node !== undefined) coordinator.tailnet.deleteNode(node.id);
     }
   });
 
