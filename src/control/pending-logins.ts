@@ -3,9 +3,13 @@
  * AuthURL. The client shows it and repeats the request with `Followup` set to that URL. The
  * coordinator keeps that follow-up request open until an administrator or an OIDC sign-in
  * approves the login for a user.
+ *
+ * Anyone who completes a handshake can start a login, so their number is capped overall and
+ * per source address, and each keeps only a Hostinfo already capped by `cleanHostinfo`.
  */
 import crypto from 'node:crypto';
 
+import { formatIPAddress, parseIPAddress, unmapIPAddress } from '../../protocol/ip-address.js';
 import type { MachinePublic, NodePublic } from '../../protocol/key.js';
 import type { RegisterNodeInput } from '../tailnet/tailnet.js';
 
@@ -16,6 +20,8 @@ export interface PendingLogin {
   input: RegisterNodeInput;
   createdAt: Date;
   expiresAt: Date;
+  /** The key that the per-address cap counts this login under, from `sourceAddressKey`. */
+  sourceKey: string;
   /** Set once approved: the user the node registers for. */
   approvedUserId?: number;
   waiters: Array<(outcome: { userId: number } | { error: string }) => void>;
@@ -24,21 +30,69 @@ export interface PendingLogin {
 /** How long an AuthURL stays valid. */
 const PENDING_LOGIN_LIFETIME_MS = 30 * 60 * 1000;
 
+/** Default caps on pending logins, overall and per source address. */
+const DEFAULT_MAX_LOGINS = 1000;
+const DEFAULT_MAX_LOGINS_PER_ADDRESS = 20;
+
+export interface PendingLoginLimits {
+  /** Pending logins at once; 1000 when unset. */
+  maxLogins?: number;
+  /** Pending logins at once from one IPv4 address or IPv6 /64; 20 when unset. */
+  maxPerAddress?: number;
+}
+
+/** A new login that would pass a cap; `message` is meant for the person running `tailscale up`. */
+export class PendingLoginLimitError extends Error {
+  constructor(
+    message: string,
+    readonly limit: 'total' | 'address',
+  ) {
+    super(message);
+    this.name = 'PendingLoginLimitError';
+  }
+}
+
 export class PendingLogins {
   private readonly byId = new Map<string, PendingLogin>();
   private readonly byMachineKey = new Map<string, PendingLogin>();
+  private readonly countBySource = new Map<string, number>();
+  private readonly maxLogins: number;
+  private readonly maxPerAddress: number;
 
   /** @param serverUrl returns the coordinator's public URL, known only once it listens. */
-  constructor(private readonly serverUrl: () => string) {}
+  constructor(
+    private readonly serverUrl: () => string,
+    limits: PendingLoginLimits = {},
+  ) {
+    this.maxLogins = limits.maxLogins ?? DEFAULT_MAX_LOGINS;
+    this.maxPerAddress = limits.maxPerAddress ?? DEFAULT_MAX_LOGINS_PER_ADDRESS;
+  }
 
-  /** Returns the machine's current pending login, or starts a new one. */
-  start(input: RegisterNodeInput): PendingLogin {
+  get count(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Returns the machine's current pending login, or starts a new one.
+   * @param remoteAddress the client's "ip:port" or "[ipv6]:port", for the per-address cap.
+   * @throws {PendingLoginLimitError} when a new login would pass a cap.
+   */
+  start(input: RegisterNodeInput, remoteAddress: string): PendingLogin {
     this.dropExpired();
     const existing = this.byMachineKey.get(input.machineKey.hex());
     if (existing !== undefined && existing.approvedUserId === undefined) {
       existing.input = input;
       return existing;
     }
+
+    const sourceKey = sourceAddressKey(remoteAddress);
+    if (this.byId.size >= this.maxLogins) {
+      throw new PendingLoginLimitError(`too many interactive logins are pending on this coordinator (${this.maxLogins}); try again later or use an auth key`, 'total');
+    }
+    if ((this.countBySource.get(sourceKey) ?? 0) >= this.maxPerAddress) {
+      throw new PendingLoginLimitError(`too many interactive logins are pending from your address (${this.maxPerAddress}); try again later or use an auth key`, 'address');
+    }
+
     const id = crypto.randomBytes(12).toString('hex');
     const now = new Date();
     const login: PendingLogin = {
@@ -47,10 +101,12 @@ export class PendingLogins {
       input,
       createdAt: now,
       expiresAt: new Date(now.getTime() + PENDING_LOGIN_LIFETIME_MS),
+      sourceKey,
       waiters: [],
     };
     this.byId.set(id, login);
     this.byMachineKey.set(input.machineKey.hex(), login);
+    this.countBySource.set(sourceKey, (this.countBySource.get(sourceKey) ?? 0) + 1);
     return login;
   }
 
@@ -102,8 +158,11 @@ export class PendingLogins {
 
   /** Forgets a login once its node is registered. */
   complete(login: PendingLogin): void {
-    this.byId.delete(login.id);
+    if (!this.byId.delete(login.id)) return;
     if (this.byMachineKey.get(login.input.machineKey.hex()) === login) this.byMachineKey.delete(login.input.machineKey.hex());
+    const remaining = (this.countBySource.get(login.sourceKey) ?? 1) - 1;
+    if (remaining > 0) this.countBySource.set(login.sourceKey, remaining);
+    else this.countBySource.delete(login.sourceKey);
   }
 
   private dropExpired(): void {
@@ -114,4 +173,20 @@ export class PendingLogins {
       this.complete(login);
     }
   }
+}
+
+/**
+ * Returns the key that the per-address cap counts a client under: its IPv4 address, or the /64
+ * of its IPv6 address, because one IPv6 host usually has a whole /64 to pick addresses from.
+ */
+export function sourceAddressKey(remoteAddress: string): string {
+  const host = remoteAddress.startsWith('[') ? remoteAddress.slice(1, remoteAddress.indexOf(']')) : remoteAddress.replace(/:\d+$/, '');
+  let bytes: Uint8Array;
+  try {
+    bytes = unmapIPAddress(parseIPAddress(host));
+  } catch {
+    return host;
+  }
+  if (bytes.length === 4) return formatIPAddress(bytes);
+  return `${formatIPAddress(Uint8Array.from([...bytes.subarray(0, 8), ...new Uint8Array(8)]))}/64`;
 }

@@ -9,12 +9,13 @@
 import { NodePublic } from '../../protocol/key.js';
 import { isGoZeroTime } from '../../protocol/tailcfg/node.js';
 import type { RegisterResponse } from '../../protocol/tailcfg/register.js';
+import { LogLimiter } from '../log-limiter.js';
 import { cleanCapVersion, cleanHostinfo, logDroppedReport } from '../tailnet/client-report.js';
 import { type RegisterNodeInput, type Tailnet, TailnetError } from '../tailnet/tailnet.js';
 import type { Node } from '../tailnet/types.js';
 import { parseField, readJsonObject } from './json-body.js';
 import { type NoiseRouter, respondJson } from './noise-routes.js';
-import type { PendingLogins } from './pending-logins.js';
+import { type PendingLogin, PendingLoginLimitError, type PendingLogins } from './pending-logins.js';
 
 export interface RegisterDependencies {
   tailnet: Tailnet;
@@ -23,8 +24,12 @@ export interface RegisterDependencies {
 
 const WHAT = 'register request';
 
+/** Log lines per minute about logins rejected by the caps of PendingLogins; the rest are counted. */
+const LIMIT_LOGS_PER_MINUTE = 10;
+
 export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDependencies): void {
   const { tailnet, pendingLogins } = deps;
+  const limitLogs = new LogLimiter(LIMIT_LOGS_PER_MINUTE, 60_000);
 
   router.add('POST', '/machine/register', async (stream, _headers, context) => {
     const request = await readJsonObject(stream, WHAT);
@@ -101,7 +106,18 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
     // Interactive login: hand out an AuthURL, then hold the follow-up until it is approved.
     const pending = followup === undefined ? undefined : pendingLogins.find(followup);
     if (pending === undefined || !pending.input.machineKey.equals(context.machineKey)) {
-      const login = pendingLogins.start(input);
+      let login: PendingLogin;
+      try {
+        login = pendingLogins.start(input, context.remoteAddress);
+      } catch (error) {
+        if (!(error instanceof PendingLoginLimitError)) throw error;
+        const suppressed = limitLogs.take();
+        if (suppressed !== undefined) {
+          log.warn({ limit: error.limit, pendingLogins: pendingLogins.count, suppressedSinceLastLog: suppressed }, 'interactive login rejected: too many pending logins');
+        }
+        respondJson(stream, 200, { Error: error.message } satisfies RegisterResponse);
+        return;
+      }
       log.info({ authUrl: login.authUrl, hostname: input.hostinfo.Hostname }, 'interactive login started');
       respondJson(stream, 200, { AuthURL: login.authUrl } satisfies RegisterResponse);
       return;
