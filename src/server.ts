@@ -175,11 +175,14 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     router,
     log: log.child({ component: 'control' }),
     firstRequestTimeoutMs: config.control.first_request_timeout,
+    idleTimeoutMs: config.control.idle_timeout,
   });
   const ts2021 = new Ts2021Endpoint({
     serverKey: noiseKey,
     log: log.child({ component: 'ts2021' }),
     onConnection: (conn, remoteAddress) => noiseServer.serve(conn, remoteAddress),
+    maxConnections: config.control.max_connections,
+    connectionCount: () => noiseServer.connectionCount,
   });
 
   const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);

@@ -57,9 +57,15 @@ const ConfigSchema = z
         echo_route: z.boolean().default(false),
         /** Base interval between map stream keepalives; up to 9 s of jitter is added. Clients give up after 120 s. */
         map_keepalive_interval: duration('control.map_keepalive_interval').default(50_000),
+        /** Time after which a connection with no open stream (no map stream, no request in flight) is closed. */
+        idle_timeout: duration('control.idle_timeout')
+          .refine((ms) => ms > 0, { message: 'must be longer than 0 (control.idle_timeout)' })
+          .default(120_000),
+        /** Control connections served at once; further upgrades get HTTP 503. */
+        max_connections: z.coerce.number().int().min(1).default(20_000),
       })
       .strict()
-      .default({ first_request_timeout: 30_000, echo_route: false, map_keepalive_interval: 50_000 }),
+      .default({ first_request_timeout: 30_000, echo_route: false, map_keepalive_interval: 50_000, idle_timeout: 120_000, max_connections: 20_000 }),
     database: z
       .object({
         /** SQLite file; defaults to <data_dir>/wonder.sqlite. */
@@ -354,6 +360,8 @@ export const LEAF_PATHS = [
   'control.first_request_timeout',
   'control.echo_route',
   'control.map_keepalive_interval',
+  'control.idle_timeout',
+  'control.max_connections',
   'database.path',
   'tailnet.ipv4_prefix',
   'tailnet.ipv6_prefix',

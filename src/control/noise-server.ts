@@ -1,8 +1,8 @@
 /**
  * HTTP/2 served over controlbase connections: Tailscale clients speak HTTP/2 with prior
  * knowledge inside the Noise channel and multiplex the long-lived map stream, registration and
- * lite map updates over that one connection. Sessions have no idle timeout, because a map
- * stream may sit quiet between keepalives.
+ * lite map updates over that one connection. A connection is closed once it has had no open
+ * stream for the idle timeout, so an open map stream keeps it however quiet the stream is.
  */
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 
@@ -15,6 +15,8 @@ export interface NoiseServerOptions {
   log: Logger;
   /** Time a client has after the handshake to open its first stream. */
   firstRequestTimeoutMs: number;
+  /** Time after which a connection whose streams have all closed is closed. */
+  idleTimeoutMs: number;
   /** Concurrent streams per connection; a client needs a handful (map, register, lite updates). */
   maxConcurrentStreams?: number;
 }
@@ -48,18 +50,29 @@ export class NoiseServer {
     });
     this.connections.set(session, conn);
 
-    const firstRequestTimer = setTimeout(() => {
+    // The timer runs whenever no stream is open: first until the first request, then for the idle timeout.
+    let idleTimer = setTimeout(() => {
       log.info({ timeoutMs: this.options.firstRequestTimeoutMs }, 'closing control connection: no HTTP/2 request after the handshake');
       conn.destroy();
     }, this.options.firstRequestTimeoutMs);
+    let openStreams = 0;
 
     session.on('stream', (stream, headers) => {
-      clearTimeout(firstRequestTimer);
+      clearTimeout(idleTimer);
+      openStreams += 1;
+      stream.once('close', () => {
+        openStreams -= 1;
+        if (openStreams > 0 || conn.destroyed) return;
+        idleTimer = setTimeout(() => {
+          log.debug({ timeoutMs: this.options.idleTimeoutMs }, 'closing idle control connection');
+          conn.destroy();
+        }, this.options.idleTimeoutMs);
+      });
       this.dispatch(stream, headers, context);
     });
     session.on('error', (error) => log.warn({ err: error.message }, 'HTTP/2 session failed'));
     session.on('close', () => {
-      clearTimeout(firstRequestTimer);
+      clearTimeout(idleTimer);
       this.connections.delete(session);
       if (!conn.destroyed) conn.destroy();
       log.debug('control connection closed');

@@ -8,7 +8,7 @@
  * headers were accepted gets a controlbase error message, which clients print as
  * `server error: "…"`.
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 
@@ -26,6 +26,7 @@ import {
 import type { X25519PrivateKey } from '../../protocol/x25519.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
 
 /**
  * Oldest client protocol (capability) version served: 106, Tailscale 1.74, the same floor
@@ -40,7 +41,14 @@ export interface Ts2021Options {
   serverKey: X25519PrivateKey;
   log: Logger;
   onConnection: (conn: ControlConn, remoteAddress: string) => void;
+  /** Connections served at once; an upgrade beyond it gets HTTP 503 before the handshake. */
+  maxConnections: number;
+  /** Returns the number of connections being served. */
+  connectionCount: () => number;
 }
+
+/** Log lines per minute about upgrades rejected by maxConnections; the rest are counted. */
+const OVERLOAD_LOGS_PER_MINUTE = 10;
 
 export class Ts2021Endpoint {
   private readonly websockets = new WebSocketServer({
@@ -51,12 +59,26 @@ export class Ts2021Endpoint {
     handleProtocols: (protocols) => (protocols.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false),
   });
 
+  private readonly overloadLogs = new LogLimiter(OVERLOAD_LOGS_PER_MINUTE, 60_000);
+
   constructor(private readonly options: Ts2021Options) {}
 
   /** Handles an `upgrade` event for the `/ts2021` path. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const remoteAddress = describeRemote(request);
     const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    if (this.options.connectionCount() >= this.options.maxConnections) {
+      const suppressed = this.overloadLogs.take();
+      if (suppressed !== undefined) {
+        this.options.log.warn(
+          { remote: remoteAddress, maxConnections: this.options.maxConnections, suppressedSinceLastLog: suppressed },
+          'rejected ts2021 upgrade: control.max_connections reached',
+        );
+      }
+      socket.on('error', () => {});
+      rejectUpgrade(socket, 503, 'too many control connections; try again later');
+      return;
+    }
     try {
       if (isWebSocket) {
         this.upgradeWebSocket(request, socket, head, remoteAddress);
@@ -140,7 +162,7 @@ function describeRemote(request: IncomingMessage): string {
 
 /** Writes an HTTP error response to an upgrade request that will not be upgraded, on the raw socket. */
 export function rejectUpgrade(socket: Duplex, status: number, message: string): void {
-  const reason = status === 400 ? 'Bad Request' : status === 404 ? 'Not Found' : status === 426 ? 'Upgrade Required' : 'Error';
+  const reason = STATUS_CODES[status] ?? 'Error';
   const body = `${message}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +
