@@ -1,10 +1,11 @@
 /**
  * Builds map responses from the tailnet, reusing each node's encoded JSON.
  *
- * A change costs work in proportion to the nodes that must hear about it: each node's wire
- * form is encoded once per change and the same bytes go into every peer's message, and a full
- * map is assembled by joining cached strings instead of serialising the whole tailnet again.
- * Every node sees every other node until policies exist.
+ * A change costs work in proportion to the nodes that must hear about it. Each node's wire form
+ * is encoded once per change, and the same bytes go into every peer's message. A full map is
+ * assembled from cached compressed chunks of the peer list (`peer-chunks.ts`) instead of
+ * serialising and compressing the whole tailnet again. Every node sees every other node until
+ * policies exist.
  */
 import { encodeZstdFrame, frameCompressed } from '../../protocol/mapstream/frame.js';
 import type { DERPMap } from '../../protocol/tailcfg/derp-map.js';
