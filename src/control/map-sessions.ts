@@ -14,6 +14,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { encodeMapMessage } from '../../protocol/mapstream/frame.js';
 import type { Logger } from '../log.js';
 import type { Netmap, PeerUpdate } from '../netmap/netmap.js';
+import { toWireNode } from '../netmap/wire-node.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import type { Node, TailnetChange, User } from '../tailnet/types.js';
 
@@ -152,6 +153,19 @@ export class MapSessions {
     this.ephemeralTimers.set(node.id, timer);
   }
 
+  /**
+   * Sends a deleted node its own record with a past KeyExpiry, as an administrator's expiry
+   * does, then ends its stream, so that its client goes to NeedsLogin. Without that message a
+   * Tailscale 1.92.5 client stays Running and keeps retrying a map poll that fails with 401.
+   */
+  private endDeletedNodeStream(node: Node): void {
+    const session = this.sessions.get(node.id);
+    if (session === undefined) return;
+    const expired = toWireNode({ ...node, expiredAt: new Date() }, { baseDomain: this.options.tailnet.options.baseDomain, expired: true });
+    session.write(encodeMapMessage(JSON.stringify({ Node: expired })));
+    session.close('node deleted');
+  }
+
   /** Adds one change to the batch, merged with earlier changes to the same node, so only its latest state is sent. */
   private publish(change: TailnetChange): void {
     if (change.kind === 'user-changed') {
@@ -161,7 +175,7 @@ export class MapSessions {
       const earlier = this.pendingPeers.get(node.id);
       switch (change.kind) {
         case 'node-removed':
-          this.sessions.get(node.id)?.close('node deleted');
+          this.endDeletedNodeStream(node);
           clearTimeout(this.ephemeralTimers.get(node.id));
           this.ephemeralTimers.delete(node.id);
           this.pendingSelf.delete(node.id);

@@ -4,6 +4,7 @@
  * and ends at once, without touching the node's stream.
  */
 import { DiscoPublic, NodePublic } from '../../protocol/key.js';
+import { LogLimiter } from '../log-limiter.js';
 import type { Netmap } from '../netmap/netmap.js';
 import { cleanCapVersion, cleanEndpoints, cleanHostinfo, logDroppedReport } from '../tailnet/client-report.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
@@ -19,8 +20,12 @@ export interface MapDependencies {
 
 const WHAT = 'map request';
 
+/** Log lines per minute about map requests for unregistered node keys; the rest are counted. */
+const UNKNOWN_KEY_LOGS_PER_MINUTE = 10;
+
 export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): void {
   const { tailnet, netmap, sessions } = deps;
+  const unknownKeyLogs = new LogLimiter(UNKNOWN_KEY_LOGS_PER_MINUTE, 60_000);
 
   router.add('POST', '/machine/map', async (stream, _headers, context) => {
     const request = await readJsonObject(stream, WHAT);
@@ -36,7 +41,9 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
 
     const node = tailnet.findNodeByNodeKey(nodeKey);
     if (node === undefined) {
-      log.info('map request for an unregistered node key');
+      // A client whose node was deleted may retry this many times.
+      const suppressed = unknownKeyLogs.take();
+      if (suppressed !== undefined) log.debug({ suppressedSinceLastLog: suppressed }, 'map request for an unregistered node key');
       respond(stream, 401, 'node key not registered; log in again\n');
       return;
     }

@@ -172,6 +172,20 @@ describe('real tailscaled clients', () => {
     daemons.delete('victim');
   });
 
+  it('sends a daemon to NeedsLogin when an administrator deletes its node', async () => {
+    const doomed = await startDaemon('doomed');
+    const result = await up(doomed, [`--auth-key=${reusableKey}`]);
+    expect(result.code, result.output).toBe(0);
+    await doomed.waitForState('Running', 30_000);
+    const node = (await listNodes()).find((n) => n.name === 'doomed')!;
+
+    const deleted = await wonder(coordinator.dataDir, ['nodes', 'delete', String(node.id)]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    await doomed.waitForState('NeedsLogin', 15_000);
+    await doomed.stop();
+    daemons.delete('doomed');
+  });
+
   it('shows a fourth node to the others within 2 seconds and removes it on delete', async () => {
     const delta = await startDaemon('delta');
     const result = await up(delta, [`--auth-key=${reusableKey}`]);
