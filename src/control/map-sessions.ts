@@ -29,7 +29,8 @@ const DEFAULT_BATCH_WINDOW_MS = 100;
 
 /**
  * Maximum time a batch waits for the previous one to be written. A stream whose client stopped
- * reading keeps its writes pending until it is ended, and must not hold back every batch.
+ * reading keeps its writes pending until it is ended. It holds back at most one batch this way,
+ * because batches do not wait for a stream with an earlier write still pending.
  */
 const MAX_BATCH_WAIT_MS = 5_000;
 
@@ -48,6 +49,8 @@ export interface MapSessionOptions {
 class MapSession {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Writes the stream has not reported done yet. */
+  private unfinishedWrites = 0;
 
   constructor(
     readonly node: Node,
@@ -58,6 +61,11 @@ class MapSession {
   ) {
     stream.on('close', () => this.close('stream closed'));
     this.scheduleKeepalive();
+  }
+
+  /** Whether every earlier write is done, so the client is reading what it is sent. */
+  get caughtUp(): boolean {
+    return this.unfinishedWrites === 0;
   }
 
   /** Writes one message; `onWritten` runs once the stream has sent it, failed, or was already closed. */
@@ -72,7 +80,11 @@ class MapSession {
       onWritten?.();
       return;
     }
-    this.stream.write(message, onWritten === undefined ? undefined : () => onWritten());
+    this.unfinishedWrites += 1;
+    this.stream.write(message, () => {
+      this.unfinishedWrites -= 1;
+      onWritten?.();
+    });
   }
 
   private scheduleKeepalive(): void {
@@ -243,8 +255,7 @@ export class MapSessions {
       if (batch.has(nodeId)) {
         const json = batch.json(nodeId, selfChanged.has(nodeId) ? session.node : undefined);
         if (json === undefined) continue;
-        inFlight.pending += 1;
-        session.write(encodeMapMessage(json), written);
+        this.writeInBatch(session, encodeMapMessage(json), inFlight, written);
         continue;
       }
       if (!sharedBuilt) {
@@ -253,10 +264,19 @@ export class MapSessions {
         sharedBuilt = true;
       }
       if (shared === undefined) continue;
-      inFlight.pending += 1;
-      session.write(shared, written);
+      this.writeInBatch(session, shared, inFlight, written);
     }
     written();
+  }
+
+  /** Writes a batch message, counted towards the batch's completion only when the stream has caught up. */
+  private writeInBatch(session: MapSession, message: Buffer, inFlight: { pending: number }, written: () => void): void {
+    if (!session.caughtUp) {
+      session.write(message);
+      return;
+    }
+    inFlight.pending += 1;
+    session.write(message, written);
   }
 
   /** Ends every stream without marking nodes offline, because clients reconnect after a restart. */

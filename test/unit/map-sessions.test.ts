@@ -23,13 +23,13 @@ class RecordingStream extends EventEmitter {
   readonly messages: MapResponse[] = [];
   destroyed = false;
   writableLength = 0;
-  /** Time each write takes to report completion, as a slow connection would. */
+  /** Time each write takes to report completion, as a slow connection would; Infinity never reports it. */
   writeDelayMs = 0;
   private readonly reader = new MapMessageReader();
 
   write(chunk: Buffer, onWritten?: () => void): boolean {
     for (const message of this.reader.push(chunk)) this.messages.push(message as MapResponse);
-    if (onWritten !== undefined) setTimeout(onWritten, this.writeDelayMs);
+    if (onWritten !== undefined && Number.isFinite(this.writeDelayMs)) setTimeout(onWritten, this.writeDelayMs);
     return true;
   }
 
@@ -183,5 +183,30 @@ describe('map session batches', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(watcher.messages).toHaveLength(2);
+  });
+
+  it('keeps sending batches past a stream that never finishes a write', async () => {
+    const stuck = stream(register('stuck'));
+    const healthy = stream(register('healthy'));
+    await afterBatch();
+    stuck.writeDelayMs = Number.POSITIVE_INFINITY;
+    healthy.messages.length = 0;
+
+    register('first');
+    await new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS + 20));
+    const second = register('second');
+    // The second batch waits for the first, which never completes, for at most 5 s.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect(healthy.messages).toHaveLength(1);
+
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(healthy.messages).toHaveLength(2);
+    expect(healthy.messages[1]!.PeersChanged?.map((peer) => peer.ID)).toEqual([second.id]);
+
+    // Batches no longer wait for the stuck stream, whose first write is still pending.
+    const third = register('third');
+    await afterBatch();
+    expect(healthy.messages).toHaveLength(3);
+    expect(healthy.messages[2]!.PeersChanged?.map((peer) => peer.ID)).toEqual([third.id]);
   });
 });
