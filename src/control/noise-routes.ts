@@ -55,16 +55,49 @@ export class RequestBodyError extends Error {
   }
 }
 
-/** Reads a request body up to `limit` bytes. */
-export async function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > limit) throw new RequestBodyError(413, `request body exceeds ${limit} bytes`);
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
+/**
+ * Reads a request body up to `limit` bytes.
+ *
+ * A larger body rejects with a 413 RequestBodyError but leaves the stream open, so the caller
+ * can still send that response. The rest of the body is discarded. A `for await` loop would
+ * destroy the stream as it stops early, and the client would then get only RST_STREAM.
+ */
+export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        finish();
+        reject(new RequestBodyError(413, `request body exceeds ${limit} bytes`));
+        return;
+      }
+      parts.push(chunk);
+    };
+    const onEnd = () => {
+      finish();
+      resolve(Buffer.concat(parts));
+    };
+    const onClose = () => {
+      finish();
+      reject(new Error('request stream closed before its body was complete'));
+    };
+    const finish = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+      // Discards the rest of an oversized body instead of leaving it in flow control.
+      stream.resume();
+    };
+    if (stream.destroyed || stream.closed) {
+      onClose();
+      return;
+    }
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('close', onClose);
+  });
 }
 
 export function respond(stream: ServerHttp2Stream, status: number, body: string | Buffer, contentType = 'text/plain; charset=utf-8'): void {

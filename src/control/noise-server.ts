@@ -8,6 +8,7 @@ import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:htt
 
 import type { ControlConn } from '../../protocol/controlbase/conn.js';
 import type { Logger } from '../log.js';
+import { LogLimiter } from '../log-limiter.js';
 import { type NoiseRequestContext, type NoiseRouter, RequestBodyError, normalizePath, respond } from './noise-routes.js';
 
 export interface NoiseServerOptions {
@@ -21,8 +22,12 @@ export interface NoiseServerOptions {
   maxConcurrentStreams?: number;
 }
 
+/** Log lines per minute about requests rejected for their body; the rest are counted. */
+const REJECTED_REQUEST_LOGS_PER_MINUTE = 20;
+
 export class NoiseServer {
   private readonly connections = new Map<ServerHttp2Session, ControlConn>();
+  private readonly rejectedRequestLogs = new LogLimiter(REJECTED_REQUEST_LOGS_PER_MINUTE, 60_000);
 
   constructor(private readonly options: NoiseServerOptions) {}
 
@@ -95,6 +100,10 @@ export class NoiseServer {
       .then(() => handler(stream, headers, context))
       .catch((error: unknown) => {
         if (error instanceof RequestBodyError) {
+          const suppressed = this.rejectedRequestLogs.take();
+          if (suppressed !== undefined) {
+            context.log.info({ status: error.status, reason: error.message, method, path: rawPath, suppressedSinceLastLog: suppressed }, 'rejected control request');
+          }
           respond(stream, error.status, `${error.message}\n`);
           return;
         }
