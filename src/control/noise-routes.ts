@@ -55,12 +55,21 @@ export class RequestBodyError extends Error {
   }
 }
 
+/** The client closed the stream, or its connection, before the request was complete. */
+export class RequestAbortedError extends Error {
+  constructor() {
+    super('the client closed the stream before the request body was complete');
+    this.name = 'RequestAbortedError';
+  }
+}
+
 /**
  * Reads a request body up to `limit` bytes.
  *
  * A larger body rejects with a 413 RequestBodyError but leaves the stream open, so the caller
  * can still send that response. The rest of the body is discarded. A `for await` loop would
- * destroy the stream as it stops early, and the client would then get only RST_STREAM.
+ * destroy the stream as it stops early, and the client would then get only RST_STREAM. A
+ * stream that the client aborts rejects with RequestAbortedError.
  */
 export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -77,11 +86,13 @@ export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buff
     };
     const onEnd = () => {
       finish();
-      resolve(Buffer.concat(parts));
+      // Node 20 ends the readable side of an aborted stream too, so an end is no proof of END_STREAM.
+      if (stream.aborted || stream.destroyed) reject(new RequestAbortedError());
+      else resolve(Buffer.concat(parts));
     };
     const onClose = () => {
       finish();
-      reject(new Error('request stream closed before its body was complete'));
+      reject(new RequestAbortedError());
     };
     const finish = () => {
       stream.off('data', onData);

@@ -9,7 +9,7 @@ import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:htt
 import type { ControlConn } from '../../protocol/controlbase/conn.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
-import { type NoiseRequestContext, type NoiseRouter, RequestBodyError, normalizePath, respond } from './noise-routes.js';
+import { type NoiseRequestContext, type NoiseRouter, RequestAbortedError, RequestBodyError, normalizePath, respond } from './noise-routes.js';
 
 export interface NoiseServerOptions {
   router: NoiseRouter;
@@ -45,7 +45,10 @@ export class NoiseServer {
       log,
     };
 
-    conn.on('error', (error) => log.warn({ err: error.message }, 'control connection failed'));
+    conn.on('error', (error) => {
+      if (isConnectionReset(error)) log.debug({ err: error.message }, 'control connection reset by the client');
+      else log.warn({ err: error.message }, 'control connection failed');
+    });
 
     // TODO: serve HTTP/2 with a framer of our own instead of node:http2, whose nghttp2 state alone
     // takes about 22 KiB per session. An idle node costs about 68 KiB of RSS at 10,000 nodes
@@ -75,7 +78,10 @@ export class NoiseServer {
       });
       this.dispatch(stream, headers, context);
     });
-    session.on('error', (error) => log.warn({ err: error.message }, 'HTTP/2 session failed'));
+    session.on('error', (error) => {
+      if (isConnectionReset(error)) log.debug({ err: error.message }, 'HTTP/2 session reset by the client');
+      else log.warn({ err: error.message }, 'HTTP/2 session failed');
+    });
     session.on('close', () => {
       clearTimeout(idleTimer);
       this.connections.delete(session);
@@ -107,6 +113,10 @@ export class NoiseServer {
           respond(stream, error.status, `${error.message}\n`);
           return;
         }
+        if (isClientDisconnect(error, stream)) {
+          context.log.debug({ reason: (error as Error).message, code: (error as { code?: unknown }).code, method, path: rawPath }, 'control request ended by the client');
+          return;
+        }
         context.log.error({ err: error, method, path: rawPath }, 'control request handler failed');
         respond(stream, 500, 'internal server error\n');
       });
@@ -124,4 +134,22 @@ export class NoiseServer {
     for (const conn of this.connections.values()) conn.destroy();
     this.connections.clear();
   }
+}
+
+/**
+ * Reports whether a handler failed because the client went away: its body was cut short, or
+ * the stream was already closed when the handler wrote to it. Clients do that routinely, for
+ * example when they cancel a map poll, so it is no server error.
+ */
+function isClientDisconnect(error: unknown, stream: ServerHttp2Stream): boolean {
+  if (error instanceof RequestAbortedError) return true;
+  if (!(stream.aborted || stream.destroyed || stream.closed)) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(ERR_STREAM_|ERR_HTTP2_|ECONNRESET$|EPIPE$)/.test(code);
+}
+
+/** Reports whether a socket error means only that the client dropped its TCP connection. */
+function isConnectionReset(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }

@@ -1,5 +1,9 @@
+import http2 from 'node:http2';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { dialControl } from '../../protocol/ts2021/client.js';
+import { X25519PrivateKey } from '../../protocol/x25519.js';
 import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
 import { FakeNode } from '../helpers/fake-node.js';
 
@@ -47,5 +51,42 @@ describe('control request bodies', () => {
     // The connection stays usable.
     const registered = await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text } });
     expect(registered.body.MachineAuthorized).toBe(true);
+  });
+});
+
+describe('client disconnects', () => {
+  it('logs dropped requests at debug only', async () => {
+    const node = newNode('dropper');
+    await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: true, ephemeral: false }).text } });
+    node.close();
+    const firstLine = coordinator.logs.length;
+
+    // Each client sends part of a register body or a whole map request, then goes away.
+    for (let i = 0; i < 32; i++) {
+      const mapRequest = i % 2 === 1;
+      const conn = await dialControl({ serverUrl: coordinator.serverUrl, machineKey: mapRequest ? node.machineKey : X25519PrivateKey.generate(), serverPublic: coordinator.noisePublicKey });
+      const session = http2.connect('http://control.invalid', { createConnection: () => conn });
+      session.on('error', () => {});
+      const stream = session.request({ ':method': 'POST', ':path': mapRequest ? '/machine/map' : '/machine/register' });
+      stream.on('error', () => {});
+      if (mapRequest) stream.end(JSON.stringify({ Version: 131, Compress: 'zstd', NodeKey: node.nodeKey.toString(), Stream: true }));
+      else stream.write('{"NodeKey":');
+      await new Promise((resolve) => setTimeout(resolve, i % 8 < 4 ? 1 : 20));
+
+      // Node 20's client ends the body before it sends RST_STREAM, so only a complete request is cancelled.
+      if (mapRequest && i % 4 === 1) stream.close(http2.constants.NGHTTP2_CANCEL);
+      else if (i % 4 < 2) session.destroy();
+      else conn.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    const lines = coordinator.logs.slice(firstLine);
+    const loud = lines.filter((line) => (line.level as number) >= 40);
+    expect(loud, JSON.stringify(loud.slice(0, 3))).toEqual([]);
+    expect(lines.filter((line) => line.msg === 'rejected control request')).toEqual([]);
+    const ended = lines.filter((line) => line.msg === 'control request ended by the client');
+    expect(ended.length).toBeGreaterThan(0);
+    expect(ended.every((line) => line.level === 20)).toBe(true);
+    expect(ended.every((line) => line.err === undefined)).toBe(true);
   });
 });
