@@ -51,13 +51,13 @@ const ConfigSchema = z
       .default({}),
     control: z
       .object({
-        /** Time a client has after the handshake to open its first HTTP/2 stream. */
+        /** Time a client has after the handshake to open its first HTTP/2 stream, and to send the whole body of each request. */
         first_request_timeout: duration('control.first_request_timeout').default(30_000),
         /** Serves POST /wonder/echo inside the Noise channel, for interop tests only. */
         echo_route: z.boolean().default(false),
         /** Base interval between map stream keepalives; up to 9 s of jitter is added. Clients give up after 120 s. */
         map_keepalive_interval: duration('control.map_keepalive_interval').default(50_000),
-        /** Time after which a connection with no open stream (no map stream, no request in flight) is closed. */
+        /** Time after which a connection with no request in flight (an open map stream counts as one) is closed. */
         idle_timeout: duration('control.idle_timeout')
           .refine((ms) => ms > 0, { message: 'must be longer than 0 (control.idle_timeout)' })
           .default(120_000),

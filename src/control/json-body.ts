@@ -6,8 +6,8 @@ import { RequestBodyError, readBody } from './noise-routes.js';
 /** Register and map requests are a few kilobytes; this leaves room for large Hostinfo. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export async function readJsonObject(stream: ServerHttp2Stream, what: string): Promise<Record<string, unknown>> {
-  const body = await readBody(stream, MAX_REQUEST_BYTES);
+export async function readJsonObject(stream: ServerHttp2Stream, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const body = await readBody(stream, MAX_REQUEST_BYTES, timeoutMs);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));

@@ -28,7 +28,7 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
   const unknownKeyLogs = new LogLimiter(UNKNOWN_KEY_LOGS_PER_MINUTE, 60_000);
 
   router.add('POST', '/machine/map', async (stream, _headers, context) => {
-    const request = await readJsonObject(stream, WHAT);
+    const request = await readJsonObject(stream, WHAT, context.bodyTimeoutMs);
     const nodeKey = parseField(WHAT, 'NodeKey', () => NodePublic.parse(String(request.NodeKey ?? '')));
     const discoKey = parseField(WHAT, 'DiscoKey', () => DiscoPublic.parseOptional(request.DiscoKey as string | undefined));
     const log = context.log.child({ nodeKey: nodeKey.short() });

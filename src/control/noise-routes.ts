@@ -18,6 +18,8 @@ export interface NoiseRequestContext {
   /** The capability version from the handshake prologue. */
   protocolVersion: number;
   remoteAddress: string;
+  /** Time a request's body may take to arrive, counted from when the handler starts reading it. */
+  bodyTimeoutMs: number;
   log: Logger;
 }
 
@@ -64,17 +66,22 @@ export class RequestAbortedError extends Error {
 }
 
 /**
- * Reads a request body up to `limit` bytes.
+ * Reads a request body up to `limit` bytes, rejecting with a 408 RequestBodyError when it is
+ * not complete within `timeoutMs`, so a stalled request cannot hold its connection open.
  *
  * A larger body rejects with a 413 RequestBodyError but leaves the stream open, so the caller
  * can still send that response. The rest of the body is discarded. A `for await` loop would
  * destroy the stream as it stops early, and the client would then get only RST_STREAM. A
  * stream that the client aborts rejects with RequestAbortedError.
  */
-export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
+export function readBody(stream: ServerHttp2Stream, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let total = 0;
+    const timer = setTimeout(() => {
+      finish();
+      reject(new RequestBodyError(408, `request body not complete within ${timeoutMs} ms`));
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       total += chunk.length;
       if (total > limit) {
@@ -95,6 +102,7 @@ export function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buff
       reject(new RequestAbortedError());
     };
     const finish = () => {
+      clearTimeout(timer);
       stream.off('data', onData);
       stream.off('end', onEnd);
       stream.off('close', onClose);

@@ -1,8 +1,8 @@
 /**
  * HTTP/2 served over controlbase connections: Tailscale clients speak HTTP/2 with prior
  * knowledge inside the Noise channel and multiplex the long-lived map stream, registration and
- * lite map updates over that one connection. A connection is closed once it has had no open
- * stream for the idle timeout, so an open map stream keeps it however quiet the stream is.
+ * lite map updates over that one connection. A connection is closed once it has had no
+ * request in flight for the idle timeout, so an open map stream keeps it however quiet it is.
  */
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 
@@ -14,9 +14,9 @@ import { type NoiseRequestContext, type NoiseRouter, RequestAbortedError, Reques
 export interface NoiseServerOptions {
   router: NoiseRouter;
   log: Logger;
-  /** Time a client has after the handshake to open its first stream. */
+  /** Time a client has after the handshake to open its first stream, and to send each request's body. */
   firstRequestTimeoutMs: number;
-  /** Time after which a connection whose streams have all closed is closed. */
+  /** Time after which a connection with no request in flight is closed. */
   idleTimeoutMs: number;
   /** Concurrent streams per connection; a client needs a handful (map, register, lite updates). */
   maxConcurrentStreams?: number;
@@ -42,6 +42,7 @@ export class NoiseServer {
       machineKey: conn.peer,
       protocolVersion: conn.protocolVersion,
       remoteAddress,
+      bodyTimeoutMs: this.options.firstRequestTimeoutMs,
       log,
     };
 
@@ -58,24 +59,33 @@ export class NoiseServer {
     });
     this.connections.set(session, conn);
 
-    // The timer runs whenever no stream is open: first until the first request, then for the idle timeout.
+    // The timer runs whenever no request is in flight: first until the first request, then for
+    // the idle timeout. A request is in flight until its response is complete or its stream
+    // closes, so an open map stream or a waiting login keeps the connection.
     let idleTimer = setTimeout(() => {
       log.info({ timeoutMs: this.options.firstRequestTimeoutMs }, 'closing control connection: no HTTP/2 request after the handshake');
       conn.destroy();
     }, this.options.firstRequestTimeoutMs);
-    let openStreams = 0;
+    let requestsInFlight = 0;
 
     session.on('stream', (stream, headers) => {
       clearTimeout(idleTimer);
-      openStreams += 1;
-      stream.once('close', () => {
-        openStreams -= 1;
-        if (openStreams > 0 || conn.destroyed) return;
+      requestsInFlight += 1;
+      let done = false;
+      const onDone = () => {
+        if (done) return;
+        done = true;
+        requestsInFlight -= 1;
+        if (requestsInFlight > 0 || conn.destroyed) return;
         idleTimer = setTimeout(() => {
           log.debug({ timeoutMs: this.options.idleTimeoutMs }, 'closing idle control connection');
           conn.destroy();
         }, this.options.idleTimeoutMs);
-      });
+      };
+      // Node 20 keeps a stream whose body was read open until the client ends it, even after the
+      // response, so a client that stalls after a 408 would otherwise keep the connection.
+      stream.once('finish', onDone);
+      stream.once('close', onDone);
       this.dispatch(stream, headers, context);
     });
     session.on('error', (error) => {

@@ -32,7 +32,7 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
   const limitLogs = new LogLimiter(LIMIT_LOGS_PER_MINUTE, 60_000);
 
   router.add('POST', '/machine/register', async (stream, _headers, context) => {
-    const request = await readJsonObject(stream, WHAT);
+    const request = await readJsonObject(stream, WHAT, context.bodyTimeoutMs);
     const nodeKey = parseField(WHAT, 'NodeKey', () => NodePublic.parse(String(request.NodeKey ?? '')));
     const oldNodeKey = parseField(WHAT, 'OldNodeKey', () => NodePublic.parseOptional(request.OldNodeKey as string | undefined));
     const expiryText = typeof request.Expiry === 'string' ? request.Expiry : undefined;

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http2 from 'node:http2';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,29 @@ describe('control request bodies', () => {
     // The connection stays usable.
     const registered = await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text } });
     expect(registered.body.MachineAuthorized).toBe(true);
+  });
+});
+
+describe('stalled request bodies', () => {
+  it('answers a body that never ends with 408', async () => {
+    const stalled = await startTestCoordinator({ overrides: { 'control.first_request_timeout': '300ms', 'control.idle_timeout': '300ms' } });
+    try {
+      const conn = await dialControl({ serverUrl: stalled.serverUrl, machineKey: X25519PrivateKey.generate(), serverPublic: stalled.noisePublicKey });
+      const session = http2.connect('http://control.invalid', { createConnection: () => conn });
+      session.on('error', () => {});
+      const stream = session.request({ ':method': 'POST', ':path': '/machine/register' });
+      stream.on('error', () => {});
+      stream.write('{"NodeKey":');
+
+      const [headers] = (await withTimeout(once(stream, 'response'), 3_000, 'the response to a stalled body')) as [http2.IncomingHttpHeaders];
+      expect(headers[':status']).toBe(408);
+      const closed = await withTimeout(once(session, 'close').then(() => true), 3_000, 'the close of the idle connection');
+      expect(closed).toBe(true);
+      const logged = await stalled.waitForLog((line) => line.msg === 'rejected control request');
+      expect(logged.status).toBe(408);
+    } finally {
+      await stalled.stop();
+    }
   });
 });
 
