@@ -59,7 +59,7 @@ abstract class Key32 {
     return this.toString();
   }
 
-  /** A short form for logs: the prefix and the first 8 hex digits, as Tailscale's ShortString does. */
+  /** Returns the first 8 hex digits in brackets, such as `[4a5d9d5b]`, the short form for logs. */
   short(): string {
     return `[${this.hex().slice(0, 8)}]`;
   }
@@ -190,14 +190,14 @@ export class PrivateKey extends Key32 {
     return new PrivateKey(parseKeyBytes(text, KeyPrefix.private, 'private key'));
   }
 
-  /** Private keys never print their digits, so a stray log line cannot leak one. */
+  /** Returns a redacted form: a private key prints its digits only through `reveal`, so a stray log line cannot leak one. */
   override short(): string {
     return 'privkey:[redacted]';
   }
   override toJSON(): string {
     return 'privkey:[redacted]';
   }
-  /** The full text form, for writing the key to its file. */
+  /** Returns the full text form, for writing the key to its file. */
   reveal(): string {
     return super.toString();
   }

@@ -45,7 +45,7 @@ export class Netmap {
     else this.peerChunks.set(change.node);
   }
 
-  /** The node's JSON as peers see it, from the cache when it is current. */
+  /** Returns the node's JSON as peers see it, from the cache when it is current. */
   wireJson(node: Node): string {
     let json = this.nodeJson.get(node.id);
     if (json === undefined) {
