@@ -2,38 +2,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { MapResponse } from '../../protocol/tailcfg/map.js';
 import type { Node as WireNode } from '../../protocol/tailcfg/node.js';
 import { Store } from '../../src/store/store.js';
-import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
+import { useControlTestbed } from '../helpers/control-testbed.js';
 import { FakeNode } from '../helpers/fake-node.js';
 
-let coordinator: TestCoordinator;
-let userId: number;
-const nodes: FakeNode[] = [];
-
-beforeAll(async () => {
-  coordinator = await startTestCoordinator();
-  userId = coordinator.tailnet.createUser({ name: 'alice' }).id;
-});
-afterEach(() => {
-  for (const node of nodes.splice(0)) node.close();
-});
-afterAll(async () => {
-  await coordinator?.stop();
-});
-
-function newNode(hostname: string): FakeNode {
-  const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, hostname);
-  nodes.push(node);
-  return node;
-}
-
-function authKey(): string {
-  return coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text;
-}
+const bed = useControlTestbed();
+const { newNode, authKey } = bed;
 
 /** Hostinfo with each kind of value that made tailscaled 1.92 fail to decode a peer. */
 const HOSTILE_HOSTINFO = {
@@ -72,7 +51,7 @@ describe('client reports', () => {
 
     const attacker = newNode('attacker');
     await attacker.register({ Auth: { AuthKey: authKey() } });
-    const id = coordinator.tailnet.findNodeByNodeKey(attacker.nodeKey)!.id;
+    const id = bed.coordinator.tailnet.findNodeByNodeKey(attacker.nodeKey)!.id;
     const valid = Array.from({ length: 40 }, (_, i) => `192.0.2.${i + 1}:41641`);
     const update = await attacker.post('/machine/map', {
       Version: 131,
@@ -85,7 +64,7 @@ describe('client reports', () => {
     });
     expect(update.status).toBe(200);
 
-    const stored = coordinator.tailnet.nodes.get(id)!;
+    const stored = bed.coordinator.tailnet.nodes.get(id)!;
     expect(stored.hostinfo).toEqual(CLEAN_HOSTINFO);
     expect(stored.endpoints).toHaveLength(32);
     expect(stored.endpoints[0]).toBe('[::1]:41641');
@@ -96,7 +75,7 @@ describe('client reports', () => {
     expect(peer.Hostinfo).toEqual(CLEAN_HOSTINFO);
     expect(peer.Endpoints).toEqual(stored.endpoints);
 
-    const logged = await coordinator.waitForLog((line) => line.msg === 'map request: dropped invalid or excess client data');
+    const logged = await bed.coordinator.waitForLog((line) => line.msg === 'map request: dropped invalid or excess client data');
     expect(logged.level).toBe(20);
     expect(logged.invalidHostinfoFields).toContain('OS');
     expect(logged.invalidHostinfoFields).toContain('NetInfo.PreferredDERP');
@@ -109,7 +88,7 @@ describe('client reports', () => {
     const node = newNode('register-hostile');
     const registered = await node.register({ Auth: { AuthKey: authKey() }, Hostinfo: HOSTILE_HOSTINFO, Version: 1.5 });
     expect(registered.body.MachineAuthorized).toBe(true);
-    const stored = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
+    const stored = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
     expect(stored.hostinfo).toEqual(CLEAN_HOSTINFO);
     expect(stored.hostname).toBe('');
     expect(stored.capVersion).toBe(131);
@@ -119,7 +98,7 @@ describe('client reports', () => {
     const node = newNode('big');
     const keys = Array.from({ length: 40 }, (_, i) => `ssh-ed25519 ${'A'.repeat(1000)}${i}`);
     await node.register({ Auth: { AuthKey: authKey() }, Hostinfo: { Hostname: 'big', OS: 'linux', sshHostKeys: keys } });
-    const stored = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
+    const stored = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
     expect(stored.hostinfo).toEqual({ Hostname: 'big', OS: 'linux' });
     expect(Buffer.byteLength(JSON.stringify(stored.hostinfo))).toBeLessThanOrEqual(16 * 1024);
   });
@@ -145,7 +124,7 @@ describe('client reports', () => {
     };
     const node = newNode('real');
     await node.register({ Auth: { AuthKey: authKey() }, Hostinfo: hostinfo });
-    expect(coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.hostinfo).toEqual(hostinfo);
+    expect(bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.hostinfo).toEqual(hostinfo);
   });
 });
 

@@ -1,33 +1,15 @@
 import { once } from 'node:events';
 import http2 from 'node:http2';
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { dialControl } from '../../protocol/ts2021/client.js';
 import { X25519PrivateKey } from '../../protocol/x25519.js';
-import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
-import { FakeNode } from '../helpers/fake-node.js';
+import { startTestCoordinator } from '../helpers/coordinator.js';
+import { useControlTestbed } from '../helpers/control-testbed.js';
 
-let coordinator: TestCoordinator;
-let userId: number;
-const nodes: FakeNode[] = [];
-
-beforeAll(async () => {
-  coordinator = await startTestCoordinator();
-  userId = coordinator.tailnet.createUser({ name: 'alice' }).id;
-});
-afterEach(() => {
-  for (const node of nodes.splice(0)) node.close();
-});
-afterAll(async () => {
-  await coordinator?.stop();
-});
-
-function newNode(hostname: string): FakeNode {
-  const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, hostname);
-  nodes.push(node);
-  return node;
-}
+const bed = useControlTestbed();
+const { newNode } = bed;
 
 /** Rejects naming `what` when `promise` has not settled after `timeoutMs`. */
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
@@ -45,12 +27,12 @@ describe('control request bodies', () => {
 
     expect(response.status).toBe(413);
     expect(response.body).toBe('request body exceeds 1048576 bytes\n');
-    const logged = await coordinator.waitForLog((line) => line.msg === 'rejected control request');
+    const logged = await bed.coordinator.waitForLog((line) => line.msg === 'rejected control request');
     expect(logged.status).toBe(413);
     expect(logged.level).toBe(30);
 
     // The connection stays usable.
-    const registered = await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text } });
+    const registered = await node.register({ Auth: { AuthKey: bed.coordinator.tailnet.createPreAuthKey({ userId: bed.userId, reusable: false, ephemeral: false }).text } });
     expect(registered.body.MachineAuthorized).toBe(true);
   });
 });
@@ -81,14 +63,14 @@ describe('stalled request bodies', () => {
 describe('client disconnects', () => {
   it('logs dropped requests at debug only', async () => {
     const node = newNode('dropper');
-    await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: true, ephemeral: false }).text } });
+    await node.register({ Auth: { AuthKey: bed.coordinator.tailnet.createPreAuthKey({ userId: bed.userId, reusable: true, ephemeral: false }).text } });
     node.close();
-    const firstLine = coordinator.logs.length;
+    const firstLine = bed.coordinator.logs.length;
 
     // Each client sends part of a register body or a whole map request, then goes away.
     for (let i = 0; i < 32; i++) {
       const mapRequest = i % 2 === 1;
-      const conn = await dialControl({ serverUrl: coordinator.serverUrl, machineKey: mapRequest ? node.machineKey : X25519PrivateKey.generate(), serverPublic: coordinator.noisePublicKey });
+      const conn = await dialControl({ serverUrl: bed.coordinator.serverUrl, machineKey: mapRequest ? node.machineKey : X25519PrivateKey.generate(), serverPublic: bed.coordinator.noisePublicKey });
       const session = http2.connect('http://control.invalid', { createConnection: () => conn });
       session.on('error', () => {});
       const stream = session.request({ ':method': 'POST', ':path': mapRequest ? '/machine/map' : '/machine/register' });
@@ -104,7 +86,7 @@ describe('client disconnects', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
 
-    const lines = coordinator.logs.slice(firstLine);
+    const lines = bed.coordinator.logs.slice(firstLine);
     const loud = lines.filter((line) => (line.level as number) >= 40);
     expect(loud, JSON.stringify(loud.slice(0, 3))).toEqual([]);
     expect(lines.filter((line) => line.msg === 'rejected control request')).toEqual([]);

@@ -1,33 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { MapResponse } from '../../protocol/tailcfg/map.js';
-import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
+import { useControlTestbed } from '../helpers/control-testbed.js';
 import { FakeNode } from '../helpers/fake-node.js';
 
-let coordinator: TestCoordinator;
-let userId: number;
-const nodes: FakeNode[] = [];
-
-beforeAll(async () => {
-  coordinator = await startTestCoordinator({ overrides: { 'control.map_keepalive_interval': '1s', 'tailnet.ephemeral_inactivity_timeout': '300ms' } });
-  userId = coordinator.tailnet.createUser({ name: 'alice' }).id;
-});
-afterEach(() => {
-  for (const node of nodes.splice(0)) node.close();
-});
-afterAll(async () => {
-  await coordinator?.stop();
-});
-
-function newNode(hostname: string): FakeNode {
-  const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, hostname);
-  nodes.push(node);
-  return node;
-}
-
-function authKey(options: { reusable?: boolean; ephemeral?: boolean; expiresAt?: Date } = {}): string {
-  return coordinator.tailnet.createPreAuthKey({ userId, reusable: options.reusable ?? false, ephemeral: options.ephemeral ?? false, expiresAt: options.expiresAt }).text;
-}
+const bed = useControlTestbed({ overrides: { 'control.map_keepalive_interval': '1s', 'tailnet.ephemeral_inactivity_timeout': '300ms' } });
+const { newNode, authKey } = bed;
 
 const hasPeer = (id: number) => (m: MapResponse) => (m.PeersChanged ?? []).some((p) => p.ID === id);
 
@@ -48,7 +26,7 @@ describe('registration', () => {
     expect(first.Node!.MachineAuthorized).toBe(true);
     expect(first.DNSConfig?.Proxied).toBe(true);
     expect(first.PacketFilter).toEqual([{ SrcIPs: ['*'], DstPorts: [{ IP: '*', Ports: { First: 0, Last: 65535 } }] }]);
-    expect(first.UserProfiles?.some((p) => p.ID === userId)).toBe(true);
+    expect(first.UserProfiles?.some((p) => p.ID === bed.userId)).toBe(true);
   });
 
   it('rejects unknown, used and expired keys with a printable error', async () => {
@@ -84,25 +62,25 @@ describe('registration', () => {
   it('rotates the node key through OldNodeKey', async () => {
     const node = newNode('rotate');
     await node.register({ Auth: { AuthKey: authKey() } });
-    const before = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
+    const before = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
     const oldKey = node.nodeKey;
-    node.nodeKey = new FakeNode('', coordinator.noisePublicKey, '').nodeKey;
+    node.nodeKey = new FakeNode('', bed.coordinator.noisePublicKey, '').nodeKey;
     const rotated = await node.register({ OldNodeKey: oldKey.toString() });
     expect(rotated.body.MachineAuthorized).toBe(true);
-    expect(coordinator.tailnet.findNodeByNodeKey(node.nodeKey)?.id).toBe(before.id);
-    expect(coordinator.tailnet.findNodeByNodeKey(oldKey)).toBeUndefined();
+    expect(bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)?.id).toBe(before.id);
+    expect(bed.coordinator.tailnet.findNodeByNodeKey(oldKey)).toBeUndefined();
   });
 
   it('keeps addresses when a node logs out and back in', async () => {
     const node = newNode('comeback');
     await node.register({ Auth: { AuthKey: authKey() } });
-    const before = { ...coordinator.tailnet.findNodeByNodeKey(node.nodeKey)! };
+    const before = { ...bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)! };
     await node.register({ Expiry: '1970-01-01T00:02:03Z' });
-    expect(coordinator.tailnet.isExpired(coordinator.tailnet.nodes.get(before.id)!)).toBe(true);
+    expect(bed.coordinator.tailnet.isExpired(bed.coordinator.tailnet.nodes.get(before.id)!)).toBe(true);
 
-    node.nodeKey = new FakeNode('', coordinator.noisePublicKey, '').nodeKey;
+    node.nodeKey = new FakeNode('', bed.coordinator.noisePublicKey, '').nodeKey;
     await node.register({ Auth: { AuthKey: authKey() } });
-    const after = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
+    const after = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!;
     expect(after.id).toBe(before.id);
     expect(after.ipv4).toBe(before.ipv4);
     expect(after.ipv6).toBe(before.ipv6);
@@ -111,26 +89,26 @@ describe('registration', () => {
   it('deletes an ephemeral node on logout', async () => {
     const node = newNode('temp');
     await node.register({ Auth: { AuthKey: authKey({ ephemeral: true }) } });
-    const id = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
+    const id = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
     await node.register({ Expiry: '1970-01-01T00:02:03Z' });
-    expect(coordinator.tailnet.nodes.has(id)).toBe(false);
+    expect(bed.coordinator.tailnet.nodes.has(id)).toBe(false);
   });
 
   it('holds an interactive login until an administrator approves it', async () => {
     const node = newNode('interactive');
     const first = await node.register();
-    expect(first.body.AuthURL).toMatch(new RegExp(`^${coordinator.serverUrl}/register/[0-9a-f]{24}$`));
+    expect(first.body.AuthURL).toMatch(new RegExp(`^${bed.coordinator.serverUrl}/register/[0-9a-f]{24}$`));
 
     const page = await fetch(first.body.AuthURL!);
     expect(await page.text()).toContain('wonder nodes approve');
 
     const followup = node.register({ Followup: first.body.AuthURL });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const [pending] = coordinator.pendingLogins.list().filter((p) => p.nodeKey.equals(node.nodeKey));
+    const [pending] = bed.coordinator.pendingLogins.list().filter((p) => p.nodeKey.equals(node.nodeKey));
     expect(pending).toBeDefined();
-    coordinator.pendingLogins.approve(pending!.id, userId);
+    bed.coordinator.pendingLogins.approve(pending!.id, bed.userId);
     expect((await followup).body.MachineAuthorized).toBe(true);
-    expect(coordinator.tailnet.findNodeByNodeKey(node.nodeKey)?.userId).toBe(userId);
+    expect(bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)?.userId).toBe(bed.userId);
   });
 });
 
@@ -143,7 +121,7 @@ describe('map streaming', () => {
 
     const joiner = newNode('joiner');
     await joiner.register({ Auth: { AuthKey: authKey() } });
-    const joined = coordinator.tailnet.findNodeByNodeKey(joiner.nodeKey)!;
+    const joined = bed.coordinator.tailnet.findNodeByNodeKey(joiner.nodeKey)!;
     await watcher.waitForMessage(hasPeer(joined.id));
 
     await joiner.streamMap();
@@ -163,7 +141,7 @@ describe('map streaming', () => {
     await watcher.waitForMessage((m) => (m.PeersChangedPatch ?? []).some((p) => p.NodeID === joined.id && p.Endpoints?.[0] === '192.0.2.7:41641'));
     expect(joiner.mapStreamClosed).toBe(false);
 
-    coordinator.tailnet.deleteNode(joined.id);
+    bed.coordinator.tailnet.deleteNode(joined.id);
     await watcher.waitForMessage((m) => (m.PeersRemoved ?? []).includes(joined.id));
   });
 
@@ -195,11 +173,11 @@ describe('map streaming', () => {
   it('deletes an ephemeral node after it stays offline', async () => {
     const node = newNode('ephemeral');
     await node.register({ Auth: { AuthKey: authKey({ ephemeral: true }) } });
-    const id = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
+    const id = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
     await node.streamMap();
     await node.waitForMessage((m) => m.Node !== undefined);
     node.close();
     await new Promise((resolve) => setTimeout(resolve, 800));
-    expect(coordinator.tailnet.nodes.has(id)).toBe(false);
+    expect(bed.coordinator.tailnet.nodes.has(id)).toBe(false);
   });
 });

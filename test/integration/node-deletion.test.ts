@@ -1,27 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
-import { FakeNode } from '../helpers/fake-node.js';
+import { useControlTestbed } from '../helpers/control-testbed.js';
+import type { FakeNode } from '../helpers/fake-node.js';
 
-let coordinator: TestCoordinator;
-let userId: number;
-const nodes: FakeNode[] = [];
-
-beforeAll(async () => {
-  coordinator = await startTestCoordinator();
-  userId = coordinator.tailnet.createUser({ name: 'alice' }).id;
-});
-afterEach(() => {
-  for (const node of nodes.splice(0)) node.close();
-});
-afterAll(async () => {
-  await coordinator?.stop();
-});
+const bed = useControlTestbed();
+const { newNode, authKey } = bed;
 
 async function streamingNode(hostname: string): Promise<FakeNode> {
-  const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, hostname);
-  nodes.push(node);
-  await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text } });
+  const node = newNode(hostname);
+  await node.register({ Auth: { AuthKey: authKey() } });
   expect(await node.streamMap()).toBe(200);
   await node.waitForMessage((m) => m.Node !== undefined);
   return node;
@@ -30,10 +17,10 @@ async function streamingNode(hostname: string): Promise<FakeNode> {
 describe('node deletion', () => {
   it('sends the deleted node an expired self node', async () => {
     const node = await streamingNode('doomed');
-    const id = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
+    const id = bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
     const before = Date.now();
 
-    coordinator.tailnet.deleteNode(id);
+    bed.coordinator.tailnet.deleteNode(id);
 
     const message = await node.waitForMessage((m) => m.Node?.Expired === true);
     expect(message.Node!.ID).toBe(id);
@@ -47,11 +34,11 @@ describe('node deletion', () => {
 
   it('logs map requests for unknown keys at debug, rate limited', async () => {
     const node = await streamingNode('retrying');
-    coordinator.tailnet.deleteNode(coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id);
+    bed.coordinator.tailnet.deleteNode(bed.coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id);
 
     for (let i = 0; i < 15; i++) expect(await node.streamMap(), `attempt ${i}`).toBe(401);
 
-    const lines = coordinator.logs.filter((line) => line.msg === 'map request for an unregistered node key');
+    const lines = bed.coordinator.logs.filter((line) => line.msg === 'map request for an unregistered node key');
     expect(lines.length).toBe(10);
     expect(lines.every((line) => line.level === 20)).toBe(true);
   });
