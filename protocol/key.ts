@@ -86,8 +86,9 @@ export class KeyParseError extends Error {
     readonly text: unknown,
     reason: string,
   ) {
-    const shown = typeof text === 'string' ? JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text) : String(text);
-    super(`invalid ${kind} ${shown}: ${reason}`);
+    let quoted = String(text);
+    if (typeof text === 'string') quoted = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+    super(`invalid ${kind} ${quoted}: ${reason}`);
     this.name = 'KeyParseError';
   }
 }

@@ -41,7 +41,7 @@ import { Tailnet } from './tailnet/tailnet.js';
 import type { DERPMap } from '../protocol/tailcfg/derp-map.js';
 
 export interface Coordinator {
-  /** Where clients reach the coordinator: the configured server URL. */
+  /** The configured server URL, where clients reach the coordinator. */
   serverUrl: string;
   /** The address actually bound, useful when the configured port was 0. */
   address: { host: string; port: number };

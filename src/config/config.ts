@@ -172,7 +172,7 @@ const ConfigSchema = z
         client_secret: z.string().min(1).optional(),
         /** A file holding the client secret; trailing white space is ignored. */
         client_secret_path: z.string().min(1).optional(),
-        /** How the coordinator authenticates to the token endpoint. */
+        /** Client authentication method at the provider's token endpoint. */
         client_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
         scopes: z
           .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected a scope token without spaces or quotes'))
@@ -298,7 +298,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
 function finish(parsed: z.output<typeof ConfigSchema>): Config {
   const listen = parseHostPort(parsed.listen_addr)!;
   const urlHost = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  const connectHost = listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host === '::' ? '[::1]' : urlHost;
+  // A wildcard listener is reached through loopback by default.
+  let connectHost = urlHost;
+  if (listen.host === '0.0.0.0') connectHost = '127.0.0.1';
+  if (listen.host === '::') connectHost = '[::1]';
   const serverUrl = (parsed.server_url ?? `http://${connectHost}:${listen.port}`).replace(/\/+$/, '');
   const noiseKeyPath = parsed.noise.private_key_path ?? path.join(parsed.data_dir, 'noise.key');
   const derp = finishDerp(parsed.derp, serverUrl, parsed.data_dir, noiseKeyPath);

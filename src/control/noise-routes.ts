@@ -11,7 +11,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { MachinePublic } from '../../protocol/key.js';
 import type { Logger } from '../log.js';
 
-/** What a handler knows about the client behind the Noise channel. */
+/** Facts about the client behind the Noise channel, passed to every handler. */
 export interface NoiseRequestContext {
   /** The client's machine key, proven by the handshake. */
   machineKey: MachinePublic;

@@ -3,7 +3,7 @@
  * its node key, or log it out.
  *
  * Outcomes a person should see travel in the response's `Error` field with status 200, because
- * `tailscale up` prints that field ("backend error: …"); a non-200 status only shows up in the
+ * `tailscale up` prints that field ("backend error: …"). A non-200 status only shows up in the
  * daemon's log.
  */
 import { NodePublic } from '../../protocol/key.js';

@@ -59,7 +59,7 @@ export class Netmap {
     return { Domains: [this.tailnet.options.baseDomain], Proxied: true, Resolvers: [] };
   }
 
-  /** The first message of a map stream: the self node, every peer and the tailnet settings. */
+  /** Builds the first message of a map stream: the self node, every peer and the tailnet settings. */
   fullMapJson(self: Node): string {
     const peers: string[] = [];
     const userIds = new Set<number>([self.userId]);

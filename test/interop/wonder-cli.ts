@@ -18,7 +18,8 @@ export function wonder(dataDir: string, args: string[], env: Record<string, stri
       [cliPath, '--socket', path.join(dataDir, 'admin.sock'), ...args],
       { timeout: 60_000, env: { ...process.env, ...env } },
       (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        let code = 0;
+        if (error !== null) code = typeof error.code === 'number' ? error.code : 1;
         resolve({ code, stdout, stderr });
       },
     );
