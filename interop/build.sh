@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Go binaries that the interop tests run: tailscaled and tailscale
-# from the tailscale.com version pinned in go.mod, and every program under
-# cmd/. The binaries go to interop/.bin/.
+# from the tailscale.com version pinned in go.mod, h2spec, and every program
+# under cmd/. The binaries go to interop/.bin/.
 #
 # The build is skipped when interop/.bin/STAMP matches a SHA-256 over go.mod,
 # go.sum, this script, the Go version, GOOS/GOARCH and every *.go file under
@@ -38,8 +38,8 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-programs=(tailscaled tailscale)
-program_packages=(tailscale.com/cmd/tailscaled tailscale.com/cmd/tailscale)
+programs=(tailscaled tailscale h2spec)
+program_packages=(tailscale.com/cmd/tailscaled tailscale.com/cmd/tailscale github.com/summerwind/h2spec/cmd/h2spec)
 for dir in cmd/*/; do
   [[ -d "$dir" ]] || continue
   compgen -G "${dir}*.go" >/dev/null || continue

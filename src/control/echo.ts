@@ -9,7 +9,7 @@ export const ECHO_PATH = '/wonder/echo';
 const MAX_ECHO_BYTES = 16 * 1024 * 1024;
 
 export function registerEchoRoute(router: NoiseRouter): void {
-  router.add('POST', ECHO_PATH, async (stream, _headers, context) => {
+  router.add('POST', ECHO_PATH, async (stream, context) => {
     const body = await readBody(stream, MAX_ECHO_BYTES, context.bodyTimeoutMs);
     context.log.debug({ bytes: body.length }, 'echo request');
     respond(stream, 200, body, 'application/octet-stream');

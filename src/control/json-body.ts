@@ -1,12 +1,11 @@
 /** Reading and checking the JSON bodies of requests inside the Noise channel. */
-import type { ServerHttp2Stream } from 'node:http2';
-
+import type { ServerStream } from '../../protocol/http2/server-stream.js';
 import { RequestBodyError, readBody } from './noise-routes.js';
 
 /** Register and map requests are a few kilobytes; this leaves room for large Hostinfo. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export async function readJsonObject(stream: ServerHttp2Stream, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
+export async function readJsonObject(stream: ServerStream, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const body = await readBody(stream, MAX_REQUEST_BYTES, timeoutMs);
   let value: unknown;
   try {

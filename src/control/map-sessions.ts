@@ -9,8 +9,7 @@
  * whose client stops reading is ended once its unsent data passes a limit; the client
  * reconnects and gets a fresh full map.
  */
-import type { ServerHttp2Stream } from 'node:http2';
-
+import type { ServerStream } from '../../protocol/http2/server-stream.js';
 import { encodeMapMessage } from '../../protocol/mapstream/frame.js';
 import type { Logger } from '../log.js';
 import type { Netmap, PeerUpdate } from '../netmap/netmap.js';
@@ -54,7 +53,7 @@ class MapSession {
 
   constructor(
     readonly node: Node,
-    private readonly stream: ServerHttp2Stream,
+    private readonly stream: ServerStream,
     private readonly log: Logger,
     private readonly keepaliveIntervalMs: number,
     private readonly onClose: (session: MapSession) => void,
@@ -74,8 +73,8 @@ class MapSession {
       onWritten?.();
       return;
     }
-    if (this.stream.writableLength > MAX_BUFFERED_BYTES) {
-      this.log.warn({ nodeId: this.node.id, buffered: this.stream.writableLength }, 'ending a map stream whose client stopped reading');
+    if (this.stream.bufferedBytes > MAX_BUFFERED_BYTES) {
+      this.log.warn({ nodeId: this.node.id, buffered: this.stream.bufferedBytes }, 'ending a map stream whose client stopped reading');
       this.close('client stopped reading');
       onWritten?.();
       return;
@@ -99,7 +98,7 @@ class MapSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.keepaliveTimer);
-    if (!this.stream.destroyed) this.stream.end();
+    this.stream.end();
     this.log.debug({ nodeId: this.node.id, reason }, 'map stream ended');
     this.onClose(this);
   }
@@ -133,7 +132,7 @@ export class MapSessions {
   }
 
   /** Starts a map stream: ends the node's previous one, writes the full map, marks the node online. */
-  open(node: Node, stream: ServerHttp2Stream): void {
+  open(node: Node, stream: ServerStream): void {
     const previous = this.sessions.get(node.id);
     if (previous !== undefined) previous.close('replaced by a new map stream');
 

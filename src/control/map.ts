@@ -27,7 +27,7 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
   const { tailnet, netmap, sessions } = deps;
   const unknownKeyLogs = new LogLimiter(UNKNOWN_KEY_LOGS_PER_MINUTE, 60_000);
 
-  router.add('POST', '/machine/map', async (stream, _headers, context) => {
+  router.add('POST', '/machine/map', async (stream, context) => {
     const request = await readJsonObject(stream, WHAT, context.bodyTimeoutMs);
     const nodeKey = parseField(WHAT, 'NodeKey', () => NodePublic.parse(String(request.NodeKey ?? '')));
     const discoKey = parseField(WHAT, 'DiscoKey', () => DiscoPublic.parseOptional(request.DiscoKey as string | undefined));
@@ -65,13 +65,11 @@ export function registerMapRoute(router: NoiseRouter, deps: MapDependencies): vo
     tailnet.updateFromMapRequest(node, report);
 
     if (request.Stream !== true) {
-      stream.respond({ ':status': 200 });
-      if (request.OmitPeers === true) stream.end();
-      else stream.end(netmap.fullMapMessage(node));
+      stream.end(request.OmitPeers === true ? undefined : netmap.fullMapMessage(node));
       return;
     }
 
-    stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+    stream.respond(200, { 'content-type': 'application/octet-stream' });
     sessions.open(node, stream);
     log.debug({ nodeId: node.id }, 'map stream opened');
   });

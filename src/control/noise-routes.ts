@@ -6,8 +6,8 @@
  * of the other `/machine/` calls. The router therefore matches everything from `/machine/` on,
  * whatever comes before it.
  */
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-
+import type { ServerStream } from '../../protocol/http2/server-stream.js';
+import { StreamBodyError } from '../../protocol/http2/server-stream.js';
 import type { MachinePublic } from '../../protocol/key.js';
 import type { Logger } from '../log.js';
 
@@ -23,7 +23,7 @@ export interface NoiseRequestContext {
   log: Logger;
 }
 
-export type NoiseHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, context: NoiseRequestContext) => void | Promise<void>;
+export type NoiseHandler = (stream: ServerStream, context: NoiseRequestContext) => void | Promise<void>;
 
 export class NoiseRouter {
   private readonly routes = new Map<string, NoiseHandler>();
@@ -70,61 +70,31 @@ export class RequestAbortedError extends Error {
  * not complete within `timeoutMs`, so a stalled request cannot hold its connection open.
  *
  * A larger body rejects with a 413 RequestBodyError but leaves the stream open, so the caller
- * can still send that response. The rest of the body is discarded. A `for await` loop would
- * destroy the stream as it stops early, and the client would then get only RST_STREAM. A
- * stream that the client aborts rejects with RequestAbortedError.
+ * can still send that response; the rest of the body is discarded. A stream that the client
+ * aborts rejects with RequestAbortedError.
  */
-export function readBody(stream: ServerHttp2Stream, limit: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let total = 0;
-    const timer = setTimeout(() => {
-      finish();
-      reject(new RequestBodyError(408, `request body not complete within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onData = (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > limit) {
-        finish();
-        reject(new RequestBodyError(413, `request body exceeds ${limit} bytes`));
-        return;
-      }
-      parts.push(chunk);
-    };
-    const onEnd = () => {
-      finish();
-      // Node 20 ends the readable side of an aborted stream too, so an end is no proof of END_STREAM.
-      if (stream.aborted || stream.destroyed) reject(new RequestAbortedError());
-      else resolve(Buffer.concat(parts));
-    };
-    const onClose = () => {
-      finish();
-      reject(new RequestAbortedError());
-    };
-    const finish = () => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('close', onClose);
-      // Discards the rest of an oversized body instead of leaving it in flow control.
-      stream.resume();
-    };
-    if (stream.destroyed || stream.closed) {
-      onClose();
-      return;
+export async function readBody(stream: ServerStream, limit: number, timeoutMs: number): Promise<Buffer> {
+  try {
+    return await stream.readBody(limit, timeoutMs);
+  } catch (error) {
+    if (!(error instanceof StreamBodyError)) throw error;
+    switch (error.reason) {
+      case 'too-large':
+        throw new RequestBodyError(413, error.message);
+      case 'timeout':
+        throw new RequestBodyError(408, error.message);
+      case 'aborted':
+        throw new RequestAbortedError();
     }
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('close', onClose);
-  });
+  }
 }
 
-export function respond(stream: ServerHttp2Stream, status: number, body: string | Buffer, contentType = 'text/plain; charset=utf-8'): void {
-  if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) stream.respond({ ':status': status, 'content-type': contentType });
+export function respond(stream: ServerStream, status: number, body: string | Buffer, contentType = 'text/plain; charset=utf-8'): void {
+  if (stream.closed) return;
+  if (!stream.headersSent) stream.respond(status, { 'content-type': contentType });
   stream.end(body);
 }
 
-export function respondJson(stream: ServerHttp2Stream, status: number, value: unknown): void {
+export function respondJson(stream: ServerStream, status: number, value: unknown): void {
   respond(stream, status, JSON.stringify(value), 'application/json');
 }

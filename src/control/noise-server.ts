@@ -4,8 +4,8 @@
  * lite map updates over that one connection. A connection is closed once it has had no
  * request in flight for the idle timeout, so an open map stream keeps it however quiet it is.
  */
-import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-
+import { Http2ProtocolError, ServerConnection } from '../../protocol/http2/server-connection.js';
+import { StreamClosedError, type ServerStream } from '../../protocol/http2/server-stream.js';
 import type { ControlConn } from '../../protocol/controlbase/conn.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
@@ -26,7 +26,7 @@ export interface NoiseServerOptions {
 const REJECTED_REQUEST_LOGS_PER_MINUTE = 20;
 
 export class NoiseServer {
-  private readonly connections = new Map<ServerHttp2Session, ControlConn>();
+  private readonly connections = new Set<ControlConn>();
   private readonly rejectedRequestLogs = new LogLimiter(REJECTED_REQUEST_LOGS_PER_MINUTE, 60_000);
 
   constructor(private readonly options: NoiseServerOptions) {}
@@ -51,59 +51,45 @@ export class NoiseServer {
       else log.warn({ err: error.message }, 'control connection failed');
     });
 
-    // TODO: serve HTTP/2 with a framer of our own instead of node:http2, whose nghttp2 state alone
-    // takes about 22 KiB per session. An idle node costs about 68 KiB of RSS at 10,000 nodes
-    // against a 40 KiB target; docs/benchmarks.md has the breakdown and what the framer needs.
-    const session = http2.performServerHandshake(conn, {
-      settings: { maxConcurrentStreams: this.options.maxConcurrentStreams ?? 100 },
-    });
-    this.connections.set(session, conn);
-
     // The timer runs whenever no request is in flight: first until the first request, then for
-    // the idle timeout. A request is in flight until its response is complete or its stream
-    // closes, so an open map stream or a waiting login keeps the connection.
+    // the idle timeout. A request is in flight until its stream closes, so an open map stream or
+    // a waiting login keeps the connection.
     let idleTimer = setTimeout(() => {
       log.info({ timeoutMs: this.options.firstRequestTimeoutMs }, 'closing control connection: no HTTP/2 request after the handshake');
       conn.destroy();
     }, this.options.firstRequestTimeoutMs);
     let requestsInFlight = 0;
 
-    session.on('stream', (stream, headers) => {
-      clearTimeout(idleTimer);
-      requestsInFlight += 1;
-      let done = false;
-      const onDone = () => {
-        if (done) return;
-        done = true;
-        requestsInFlight -= 1;
-        if (requestsInFlight > 0 || conn.destroyed) return;
-        idleTimer = setTimeout(() => {
-          log.debug({ timeoutMs: this.options.idleTimeoutMs }, 'closing idle control connection');
-          conn.destroy();
-        }, this.options.idleTimeoutMs);
-      };
-      // Node 20 keeps a stream whose body was read open until the client ends it, even after the
-      // response, so a client that stalls after a 408 would otherwise keep the connection.
-      stream.once('finish', onDone);
-      stream.once('close', onDone);
-      this.dispatch(stream, headers, context);
+    const http2 = new ServerConnection(conn, {
+      maxConcurrentStreams: this.options.maxConcurrentStreams,
+      onProtocolError: (error: Http2ProtocolError) => log.info({ err: error.message }, 'closing control connection: HTTP/2 protocol error'),
+      onStream: (stream) => {
+        clearTimeout(idleTimer);
+        requestsInFlight += 1;
+        stream.once('close', () => {
+          requestsInFlight -= 1;
+          if (requestsInFlight > 0 || conn.destroyed) return;
+          idleTimer = setTimeout(() => {
+            log.debug({ timeoutMs: this.options.idleTimeoutMs }, 'closing idle control connection');
+            conn.destroy();
+          }, this.options.idleTimeoutMs);
+        });
+        this.dispatch(stream, context);
+      },
     });
-    session.on('error', (error) => {
-      if (isConnectionReset(error)) log.debug({ err: error.message }, 'HTTP/2 session reset by the client');
-      else log.warn({ err: error.message }, 'HTTP/2 session failed');
-    });
-    session.on('close', () => {
+    this.connections.add(conn);
+
+    conn.on('data', (chunk: Buffer) => http2.receive(chunk));
+    conn.on('close', () => {
       clearTimeout(idleTimer);
-      this.connections.delete(session);
-      if (!conn.destroyed) conn.destroy();
+      this.connections.delete(conn);
+      http2.transportClosed();
       log.debug('control connection closed');
     });
   }
 
-  private dispatch(stream: ServerHttp2Stream, headers: http2.IncomingHttpHeaders, context: NoiseRequestContext): void {
-    const method = headers[':method'] ?? 'GET';
-    const rawPath = headers[':path'] ?? '/';
-    stream.on('error', (error) => context.log.debug({ err: error.message, path: rawPath }, 'HTTP/2 stream failed'));
+  private dispatch(stream: ServerStream, context: NoiseRequestContext): void {
+    const { method, path: rawPath } = stream;
 
     const handler = this.options.router.match(method, rawPath);
     if (handler === undefined) {
@@ -113,7 +99,7 @@ export class NoiseServer {
     }
 
     Promise.resolve()
-      .then(() => handler(stream, headers, context))
+      .then(() => handler(stream, context))
       .catch((error: unknown) => {
         if (error instanceof RequestBodyError) {
           const suppressed = this.rejectedRequestLogs.take();
@@ -132,16 +118,9 @@ export class NoiseServer {
       });
   }
 
-  /**
-   * Ends every control connection, for shutdown.
-   *
-   * NOTE: connections are ended by destroying the controlbase stream, never the HTTP/2 session.
-   * Node 20's `session.destroy()` writes a GOAWAY through its internal JSStreamSocket even while
-   * an earlier write is still in flight, which fails an internal assertion and kills the process.
-   * Closing the stream underneath lets the session cancel its pending writes first.
-   */
+  /** Ends every control connection, for shutdown. */
   closeAll(): void {
-    for (const conn of this.connections.values()) conn.destroy();
+    for (const conn of this.connections) conn.destroy();
     this.connections.clear();
   }
 }
@@ -151,11 +130,9 @@ export class NoiseServer {
  * the stream was already closed when the handler wrote to it. Clients do that routinely, for
  * example when they cancel a map poll, so it is no server error.
  */
-function isClientDisconnect(error: unknown, stream: ServerHttp2Stream): boolean {
+function isClientDisconnect(error: unknown, stream: ServerStream): boolean {
   if (error instanceof RequestAbortedError) return true;
-  if (!(stream.aborted || stream.destroyed || stream.closed)) return false;
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^(ERR_STREAM_|ERR_HTTP2_|ECONNRESET$|EPIPE$)/.test(code);
+  return stream.closed && error instanceof StreamClosedError;
 }
 
 /** Reports whether a socket error means only that the client dropped its TCP connection. */

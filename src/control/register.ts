@@ -31,7 +31,7 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
   const { tailnet, pendingLogins } = deps;
   const limitLogs = new LogLimiter(LIMIT_LOGS_PER_MINUTE, 60_000);
 
-  router.add('POST', '/machine/register', async (stream, _headers, context) => {
+  router.add('POST', '/machine/register', async (stream, context) => {
     const request = await readJsonObject(stream, WHAT, context.bodyTimeoutMs);
     const nodeKey = parseField(WHAT, 'NodeKey', () => NodePublic.parse(String(request.NodeKey ?? '')));
     const oldNodeKey = parseField(WHAT, 'OldNodeKey', () => NodePublic.parseOptional(request.OldNodeKey as string | undefined));
@@ -128,7 +128,7 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
     stream.once('close', () => aborted.abort());
     const outcome = await pendingLogins.wait(pending, aborted.signal);
     if ('error' in outcome) {
-      if (!stream.destroyed) respondJson(stream, 200, { Error: outcome.error } satisfies RegisterResponse);
+      if (!stream.closed) respondJson(stream, 200, { Error: outcome.error } satisfies RegisterResponse);
       return;
     }
     const node = tailnet.registerNode(pending.input, outcome.userId);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 export const interopBinDir = fileURLToPath(new URL('../../interop/.bin/', import.meta.url));
 
-export type InteropBinary = 'tailscaled' | 'tailscale' | 'controlprobe' | 'derpprobe';
+export type InteropBinary = 'tailscaled' | 'tailscale' | 'h2spec' | 'controlprobe' | 'derpprobe';
 
 /** Returns the absolute path of a built interop binary, or throws if it is missing or not executable. */
 export function binaryPath(name: InteropBinary): string {
@@ -25,5 +25,6 @@ export function binaryPath(name: InteropBinary): string {
 
 export const tailscaledPath = (): string => binaryPath('tailscaled');
 export const tailscalePath = (): string => binaryPath('tailscale');
+export const h2specPath = (): string => binaryPath('h2spec');
 export const controlprobePath = (): string => binaryPath('controlprobe');
 export const derpprobePath = (): string => binaryPath('derpprobe');

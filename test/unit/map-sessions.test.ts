@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import type { ServerHttp2Stream } from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import type { ServerStream } from '../../protocol/http2/server-stream.js';
 import { MachinePublic, NodePublic } from '../../protocol/key.js';
 import { MapMessageReader } from '../../protocol/mapstream/frame.js';
 import type { MapResponse } from '../../protocol/tailcfg/map.js';
@@ -18,11 +18,11 @@ import type { Node } from '../../src/tailnet/types.js';
 
 const BATCH_WINDOW_MS = 50;
 
-/** The parts of an HTTP/2 stream that MapSessions uses, recording the map messages written. */
+/** The parts of a server stream that MapSessions uses, recording the map messages written. */
 class RecordingStream extends EventEmitter {
   readonly messages: MapResponse[] = [];
-  destroyed = false;
-  writableLength = 0;
+  closed = false;
+  bufferedBytes = 0;
   /** Time each write takes to report completion, as a slow connection would; Infinity never reports it. */
   writeDelayMs = 0;
   private readonly reader = new MapMessageReader();
@@ -34,7 +34,7 @@ class RecordingStream extends EventEmitter {
   }
 
   end(): void {
-    this.destroyed = true;
+    this.closed = true;
     this.emit('close');
   }
 }
@@ -74,7 +74,7 @@ function register(hostname: string): Node {
 
 function stream(node: Node): RecordingStream {
   const recording = new RecordingStream();
-  sessions.open(node, recording as unknown as ServerHttp2Stream);
+  sessions.open(node, recording as unknown as ServerStream);
   return recording;
 }
 
