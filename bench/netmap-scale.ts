@@ -270,6 +270,8 @@ async function main(): Promise<void> {
     ['full map CPU, JSON + compression (median of 5; min, max)', `${ms(median(fullMap.samples.map((s) => s.totalCpuMs)))} (${ms(Math.min(...fullMap.samples.map((s) => s.totalCpuMs)))}, ${ms(Math.max(...fullMap.samples.map((s) => s.totalCpuMs)))})`],
     ['full map CPU, fullMapMessage from cached chunks (median of 5)', ms(median(fullMap.samples.map((s) => s.cachedCpuMs)))],
     ['full map CPU, fullMapMessage with empty caches', ms(fullMap.coldCachedCpuMs)],
+    ['netmap cache fill at start-up (Netmap.warm)', ms(fullMap.warmUpCpuMs)],
+    ['full map CPU, first fullMapMessage after that fill', ms(fullMap.afterWarmUpCpuMs)],
   ];
   joins.forEach((j, i) => {
     rows.push([`join ${i + 1}: register request`, ms(j.registerMs)]);

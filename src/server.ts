@@ -154,6 +154,9 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   });
   const derpMap = derp.derpMap;
   const netmap = new Netmap({ tailnet, derpMap });
+  const warmStart = performance.now();
+  netmap.warm();
+  log.info({ nodes: tailnet.nodes.size, ms: Math.round(performance.now() - warmStart) }, 'netmap caches filled');
   const mapSessions = new MapSessions({
     tailnet,
     netmap,

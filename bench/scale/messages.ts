@@ -45,6 +45,10 @@ export interface FullMapReply {
   samples: Array<{ jsonCpuMs: number; compressCpuMs: number; totalCpuMs: number; wallMs: number; cachedCpuMs: number }>;
   /** fullMapMessage of a new Netmap whose caches are empty, as after a restart. */
   coldCachedCpuMs: number;
+  /** Netmap.warm() on a new Netmap: the start-up cost of filling its caches. */
+  warmUpCpuMs: number;
+  /** fullMapMessage of that Netmap right after warm(). */
+  afterWarmUpCpuMs: number;
 }
 
 /** Requests the driver sends to a client worker. */

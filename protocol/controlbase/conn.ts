@@ -33,6 +33,8 @@ export interface ControlConnOptions {
   maxTransportWrite?: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class ControlConn extends Duplex {
   readonly peer: MachinePublic;
   readonly protocolVersion: number;
@@ -40,7 +42,7 @@ export class ControlConn extends Duplex {
 
   private readonly session: HandshakeResult;
   private readonly maxTransportWrite: number;
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private transportPaused = false;
 
   /**
@@ -90,7 +92,7 @@ export class ControlConn extends Duplex {
       if (this.pending.length < HEADER_LENGTH + length) break;
 
       const ciphertext = this.pending.subarray(HEADER_LENGTH, HEADER_LENGTH + length);
-      this.pending = this.pending.subarray(HEADER_LENGTH + length);
+      this.pending = this.pending.length === HEADER_LENGTH + length ? EMPTY : this.pending.subarray(HEADER_LENGTH + length);
       let plaintext: Buffer;
       try {
         plaintext = this.session.receive.open(ciphertext);
@@ -103,6 +105,8 @@ export class ControlConn extends Duplex {
         this.transport.pause();
       }
     }
+    // A copy of a partial record, so an idle connection does not keep a whole read alive.
+    if (this.pending.length > 0 && this.pending.length < chunk.length) this.pending = Buffer.from(this.pending);
   }
 
   override _read(): void {

@@ -71,7 +71,7 @@ const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 const DEFAULT_MAX_HEADER_LIST_SIZE = 64 * 1024;
 
 /** Receive window given back to the peer in one WINDOW_UPDATE once this much was consumed. */
-const CREDIT_THRESHOLD = DEFAULT_WINDOW_SIZE / 2;
+const CREDIT_THRESHOLD = Math.floor(DEFAULT_WINDOW_SIZE / 2);
 
 /** Time a GOAWAY has to reach the transport before the connection is destroyed anyway. */
 const GOAWAY_FLUSH_MS = 1_000;
@@ -205,7 +205,8 @@ export class ServerConnection implements StreamOwner {
     while (stream.queue.length > 0) {
       const write = stream.queue[0]!;
       const remaining = write.data.length - write.offset;
-      const allowed = Math.min(remaining, stream.sendWindow, this.sendWindow);
+      // An empty write, such as a bare END_STREAM, needs no window even when it is negative.
+      const allowed = remaining === 0 ? 0 : Math.min(remaining, stream.sendWindow, this.sendWindow);
       if (allowed <= 0 && remaining > 0) break;
 
       const finishes = allowed === remaining;

@@ -89,10 +89,11 @@ export class ServerStream extends EventEmitter {
   inFlightBytes = 0;
 
   // Body bytes that arrived before a handler asked for them, or the handler reading them.
-  private held: Buffer[] | undefined;
-  private heldBytes = 0;
+  private unread: Buffer[] | undefined;
   private reader: BodyReader | undefined;
   private bodyRead = false;
+  /** end() was called, and its data may still wait for the window. */
+  private endQueued = false;
   /** The body is being thrown away: read in full, over its limit, or timed out. */
   private discarding = false;
   private bodyParts: Buffer[] | undefined;
@@ -141,10 +142,9 @@ export class ServerStream extends EventEmitter {
       }, timeoutMs);
       this.reader = { limit, resolve, reject, timer };
       this.bodyParts = [];
-      const held = this.held ?? [];
-      this.held = undefined;
-      this.heldBytes = 0;
-      for (const chunk of held) this.take(chunk);
+      const unread = this.unread ?? [];
+      this.unread = undefined;
+      for (const chunk of unread) this.take(chunk);
       if (this.remoteEnded) this.finishBody();
     });
   }
@@ -167,7 +167,7 @@ export class ServerStream extends EventEmitter {
 
   /** Ends the response, with a 200 status if none was sent. */
   end(data?: Buffer | string, onWritten?: (error?: Error) => void): void {
-    if (this.closed || this.queue.some((write) => write.end) || this.localEnded) {
+    if (this.closed || this.endQueued || this.localEnded) {
       if (onWritten !== undefined) queueMicrotask(() => onWritten(this.closed ? new StreamClosedError(this.id) : undefined));
       return;
     }
@@ -189,11 +189,12 @@ export class ServerStream extends EventEmitter {
   }
 
   private enqueue(data: Buffer, end: boolean, onWritten: ((error?: Error) => void) | undefined): void {
-    if (this.closed || this.localEnded) {
+    if (this.closed || this.localEnded || this.endQueued) {
       if (onWritten !== undefined) queueMicrotask(() => onWritten(new StreamClosedError(this.id)));
       return;
     }
     if (!this.headersSent) this.respond(200);
+    this.endQueued = end;
     this.queue.push({ data, offset: 0, end, onWritten });
     this.queuedBytes += data.length;
     this.owner.flush(this);
@@ -213,9 +214,8 @@ export class ServerStream extends EventEmitter {
       return;
     }
     // No handler has asked yet: hold a copy, so the connection's read buffer can be freed.
-    this.held ??= [];
-    this.held.push(Buffer.from(chunk));
-    this.heldBytes += chunk.length;
+    this.unread ??= [];
+    this.unread.push(Buffer.from(chunk));
   }
 
   /** Records the peer's END_STREAM. */
@@ -229,7 +229,7 @@ export class ServerStream extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.aborted = aborted;
-    this.held = undefined;
+    this.unread = undefined;
     if (aborted) this.stopReading(new StreamBodyError('aborted', 'the client closed the stream before the request body was complete'));
     else if (this.reader !== undefined) this.stopReading(new StreamBodyError('aborted', 'the stream closed before the request body was complete'));
     const error = new StreamClosedError(this.id);
@@ -239,7 +239,12 @@ export class ServerStream extends EventEmitter {
   }
 
   private take(chunk: Buffer): void {
-    const reader = this.reader!;
+    const reader = this.reader;
+    if (reader === undefined) {
+      // The read already failed on an earlier unread chunk: the rest is discarded.
+      this.owner.credit(this, chunk.length);
+      return;
+    }
     this.bodyBytes += chunk.length;
     if (this.bodyBytes > reader.limit) {
       this.owner.credit(this, chunk.length);

@@ -75,7 +75,7 @@ class MapSession {
     }
     if (this.stream.bufferedBytes > MAX_BUFFERED_BYTES) {
       this.log.warn({ nodeId: this.node.id, buffered: this.stream.bufferedBytes }, 'ending a map stream whose client stopped reading');
-      this.close('client stopped reading');
+      this.close('client stopped reading', { discardUnsent: true });
       onWritten?.();
       return;
     }
@@ -94,11 +94,16 @@ class MapSession {
     }, this.keepaliveIntervalMs + jitter);
   }
 
-  close(reason: string): void {
+  /**
+   * Ends the stream after what was written, or at once with `discardUnsent`: a client that
+   * stopped reading would otherwise keep the unsent bytes in memory until its connection ends.
+   */
+  close(reason: string, { discardUnsent = false } = {}): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.keepaliveTimer);
-    this.stream.end();
+    if (discardUnsent) this.stream.close();
+    else this.stream.end();
     this.log.debug({ nodeId: this.node.id, reason }, 'map stream ended');
     this.onClose(this);
   }

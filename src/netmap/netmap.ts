@@ -38,6 +38,14 @@ export class Netmap {
     this.tailnet.on('change', (change) => this.invalidate(change));
   }
 
+  /**
+   * Encodes every node and compresses every peer chunk now, so the first full maps after a
+   * start cost what later ones do instead of encoding the whole tailnet.
+   */
+  warm(): void {
+    this.peerChunks.compressAll();
+  }
+
   private invalidate(change: TailnetChange): void {
     if (change.kind === 'user-changed') return;
     this.nodeJson.delete(change.node.id);

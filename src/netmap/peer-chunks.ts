@@ -50,6 +50,11 @@ export class PeerChunks {
     if (chunk.nodes.size === 0) this.chunks.delete(key);
   }
 
+  /** Compresses every chunk that changed since it was last compressed. */
+  compressAll(): void {
+    for (const chunk of this.chunks.values()) chunk.frame ??= this.compress(chunk);
+  }
+
   /**
    * Returns the zstd frames of the peer list for `self`: every node but `self`, joined
    * with commas, without the enclosing brackets. The chunk that contains `self` is compressed

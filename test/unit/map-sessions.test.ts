@@ -33,7 +33,17 @@ class RecordingStream extends EventEmitter {
     return true;
   }
 
+  /** How the stream was ended: by end() after its data, or by close(), which resets it. */
+  endedBy: 'end' | 'reset' | undefined;
+
   end(): void {
+    this.endedBy ??= 'end';
+    this.closed = true;
+    this.emit('close');
+  }
+
+  close(): void {
+    this.endedBy ??= 'reset';
     this.closed = true;
     this.emit('close');
   }
@@ -79,6 +89,28 @@ function stream(node: Node): RecordingStream {
 }
 
 const afterBatch = () => new Promise((resolve) => setTimeout(resolve, BATCH_WINDOW_MS * 3));
+
+describe('map session ends', () => {
+  it('resets a stream whose client stopped reading', async () => {
+    const stuck = register('stuck');
+    const watcher = stream(stuck);
+    watcher.bufferedBytes = 17 * 1024 * 1024;
+    register('joiner');
+    await afterBatch();
+
+    expect(watcher.endedBy).toBe('reset');
+    expect(sessions.isStreaming(stuck.id)).toBe(false);
+  });
+
+  it('ends a replaced stream after its data', () => {
+    const node = register('twice');
+    const first = stream(node);
+    stream(node);
+
+    expect(first.endedBy).toBe('end');
+    expect(sessions.isStreaming(node.id)).toBe(true);
+  });
+});
 
 describe('map session batches', () => {
   it('sends a burst of joins as one message', async () => {

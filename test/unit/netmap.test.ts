@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { MachinePublic, NodePublic } from '../../protocol/key.js';
 import { LENGTH_PREFIX_SIZE } from '../../protocol/mapstream/frame.js';
@@ -78,6 +78,20 @@ describe('full map message', () => {
     expect(full.Peers.find((peer) => peer.ID === nodes[20]!.id)?.Endpoints).toEqual(['192.0.2.1:41641']);
     expect(full.Peers.some((peer) => peer.ID === nodes[90]!.id)).toBe(false);
     expect(full.UserProfiles).toHaveLength(2);
+  });
+
+  it('needs no peer encoding after warm-up', () => {
+    const nodes = Array.from({ length: 200 }, (_, i) => register(`node-${i}`));
+    const restarted = new Netmap({ tailnet, derpMap: () => ({ Regions: {} }) });
+    restarted.warm();
+    const encode = vi.spyOn(restarted, 'wireJson');
+
+    const self = nodes[150]!;
+    const message = restarted.fullMapMessage(self);
+
+    // Only the chunk of 64 that contains the node itself is built again, without it.
+    expect(encode.mock.calls.length).toBeLessThanOrEqual(65);
+    expect((decodeMessage(message) as { Peers: unknown[] }).Peers).toHaveLength(199);
   });
 
   it('sends an empty peer list to a lone node', () => {
