@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 
 import type { Logger } from '../log.js';
 import { adminApi, type AdminApiOptions, API_PREFIX } from './plugin.js';
+import { strictValidation } from './validation.js';
 
 /** `sun_path` has room for 108 bytes on Linux and 104 on macOS, including the terminating zero. */
 const MAX_SOCKET_PATH_BYTES = 103;
@@ -36,6 +37,7 @@ export async function startAdminSocket(options: {
   await removeStaleSocket(socketPath, log);
 
   const app = Fastify({
+    ...strictValidation,
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
   });

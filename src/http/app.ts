@@ -13,6 +13,7 @@ import type { MachinePublic } from '../../protocol/key.js';
 import { UPGRADE_PATH } from '../../protocol/ts2021/upgrade.js';
 import { API_PREFIX } from '../api/plugin.js';
 import { userApi } from '../api/join-tokens.js';
+import { strictValidation } from '../api/validation.js';
 import { rejectUpgrade } from '../control/ts2021.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
@@ -81,6 +82,7 @@ function validationError(errors: ReadonlyArray<{ instancePath: string; message?:
 
 export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
+    ...strictValidation,
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // A client that has not sent its whole request head 10 s after it connected is dropped

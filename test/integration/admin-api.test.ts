@@ -201,6 +201,7 @@ describe('pre-auth keys API', () => {
     ['a duration beyond the maximum', { user: 'keyuser', expiration: '99999999999d' }, 400, 'invalid expiration "99999999999d": the maximum is 3650d'],
     ['a bad tag', { user: 'keyuser', tags: ['server'] }, 400, 'invalid tag "server"'],
     ['an unknown user', { user: 'ghost' }, 404, 'user "ghost" not found'],
+    ['a misspelt field', { user: 'keyuser', reuseable: true }, 400, 'invalid request: body has unknown field "reuseable"'],
   ])('rejects %s', async (_case, body, status, message) => {
     const before = coordinator.tailnet.preAuthKeys.size;
     const response = await request(socket, 'POST', '/api/v1/preauthkeys', { body });

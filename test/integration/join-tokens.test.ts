@@ -164,6 +164,15 @@ describe('failed joins', () => {
     await coordinator.waitForLog((line) => line.msg === 'join rejected' && line.reason === 'unknown');
   });
 
+  it('reject a misspelt field naming it', async () => {
+    const before = storedCounts(coordinator.dataDir);
+    const response = await createToken(aliceBearer, { uses: 2, ephemeral: true, tag: ['tag:worker'] });
+
+    expect(response.status).toBe(400);
+    expect(response.body.error).toBe('invalid request: body has unknown field "tag"');
+    expect(storedCounts(coordinator.dataDir)).toEqual(before);
+  });
+
   it('report a revoked token', async () => {
     const created = await createToken(aliceBearer, { uses: 5 });
     const revoked = await requestJson({ url: serverUrl }, 'DELETE', `/api/v1/join-tokens/${created.body.joinToken.id}`, asUser(aliceBearer));
