@@ -1,5 +1,5 @@
 /**
- * How fastify validates request bodies, queries and parameters for every API route.
+ * Validation rules of fastify for the request bodies, queries and parameters of every API route.
  *
  * Fastify's default Ajv settings drop properties a schema does not list, so a misspelt field
  * (`reuseable` for `reusable`) would be ignored without a word. The API rejects such requests
