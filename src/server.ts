@@ -204,7 +204,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     csrfKey: crypto.randomBytes(32),
   };
   const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, auth });
-  await app.register(adminApi, { prefix: API_PREFIX, tailnet, apiKeys, pendingLogins, access: 'api-key' });
+  await app.register(adminApi, { prefix: API_PREFIX, tailnet, apiKeys, pendingLogins, joinTokens, access: 'api-key' });
 
   // Started before the public port, so a second coordinator on the same data_dir stops here.
   const adminSocketPath = path.join(config.data_dir, 'admin.sock');
@@ -217,7 +217,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
   const adminSocket = await startAdminSocket({
     socketPath: adminSocketPath,
     log: log.child({ component: 'admin-socket' }),
-    api: { tailnet, apiKeys, pendingLogins },
+    api: { tailnet, apiKeys, pendingLogins, joinTokens },
   }).catch((error: unknown) => {
     releaseOnFailure();
     if (error instanceof AdminSocketError) throw new StartupError(`data_dir ${config.data_dir}: ${error.message}`);

@@ -2,14 +2,20 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 
 import { ApiKeyError } from '../auth/api-keys.js';
+import { JoinTokenError } from '../auth/join-tokens.js';
 import { TailnetError } from '../tailnet/tailnet.js';
 import { ExpirationError } from './expiration.js';
 
-/** A request the API itself rejects, outside the tailnet's rules. */
+/**
+ * A request the API itself rejects, outside the tailnet's rules. The user API sends `reason`, a
+ * machine-readable cause such as `forbidden`, beside the message. The admin API sends only the
+ * message.
+ */
 export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
     message: string,
+    readonly reason?: string,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -23,8 +29,18 @@ const STATUS_BY_CODE: Record<TailnetError['code'] | ApiKeyError['code'], number>
   'auth-key': 400,
 };
 
+const STATUS_BY_JOIN_REASON: Record<JoinTokenError['reason'], number> = {
+  unknown: 401,
+  expired: 410,
+  'used-up': 410,
+  revoked: 410,
+  'not-found': 404,
+  invalid: 400,
+};
+
 export function statusAndMessage(error: unknown): { status: number; message: string } {
   if (error instanceof TailnetError || error instanceof ApiKeyError) return { status: STATUS_BY_CODE[error.code], message: error.message };
+  if (error instanceof JoinTokenError) return { status: STATUS_BY_JOIN_REASON[error.reason], message: error.message };
   if (error instanceof ExpirationError) return { status: 400, message: error.message };
   if (error instanceof ApiError) return { status: error.statusCode, message: error.message };
 

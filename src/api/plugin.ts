@@ -3,19 +3,23 @@
  * HTTP port, where every route requires `Authorization: Bearer <API key>`, and the admin Unix
  * socket, where the file permissions are the authentication.
  *
- * The API only translates HTTP into calls on the tailnet, the API keys and the pending logins.
- * Those enforce every rule, and their errors become `{"error": "<message>"}` responses.
+ * The API only translates HTTP into calls on the tailnet, the API keys, the join tokens and the
+ * pending logins. Those enforce every rule, and their errors become `{"error": "<message>"}`
+ * responses.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import type { ApiKeys } from '../auth/api-keys.js';
+import type { JoinTokens } from '../auth/join-tokens.js';
 import { LogLimiter } from '../log-limiter.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import { registerApiKeyRoutes } from './api-keys.js';
 import { handleApiError } from './errors.js';
+import { registerJoinTokenRoutes } from './join-token-routes.js';
 import { registerNodeRoutes } from './nodes.js';
 import type { PendingLogins } from './pending-logins.js';
 import { registerPreAuthKeyRoutes } from './preauth-keys.js';
+import { errorResponses } from './schemas.js';
 import { registerUserRoutes } from './users.js';
 
 export const API_PREFIX = '/api/v1';
@@ -24,6 +28,11 @@ export interface AdminApiOptions {
   tailnet: Tailnet;
   apiKeys: ApiKeys;
   pendingLogins: PendingLogins;
+  /**
+   * Served under `/join-tokens` on the admin socket only. On the public port the user API serves
+   * those routes, because it also accepts sign-in sessions there.
+   */
+  joinTokens: JoinTokens;
   /**
    * `api-key` requires a valid API key on every request. `admin-socket` accepts every request,
    * so mount it only where the transport already limits who can connect.
@@ -79,6 +88,14 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
   registerPreAuthKeyRoutes(app, options.tailnet);
   registerNodeRoutes(app, options.tailnet, options.pendingLogins);
   registerApiKeyRoutes(app, options.apiKeys);
+  if (options.access === 'admin-socket') {
+    registerJoinTokenRoutes(app, {
+      tailnet: options.tailnet,
+      joinTokens: options.joinTokens,
+      authenticate: () => ({ kind: 'admin', label: 'a request on the admin socket' }),
+      errorResponses,
+    });
+  }
 }
 
 async function rejectUnauthenticated(reply: FastifyReply, reason: string): Promise<void> {

@@ -4,6 +4,7 @@
  * is dropped from the response.
  */
 import type { ApiKey } from '../auth/api-keys.js';
+import type { JoinToken, JoinTokens } from '../auth/join-tokens.js';
 import type { Tailnet } from '../tailnet/tailnet.js';
 import type { Node, PreAuthKey, User } from '../tailnet/types.js';
 import type { PendingLoginInfo } from './pending-logins.js';
@@ -83,6 +84,22 @@ export const apiKeySchema = record({
   lastUsedAt: optionalTime,
   revokedAt: optionalTime,
   expired: { type: 'boolean' },
+});
+
+export const joinTokenSchema = record({
+  id: { type: 'integer' },
+  prefix: { type: 'string' },
+  userId: { type: 'integer' },
+  user: { type: 'string' },
+  uses: { type: 'integer', description: 'joins the token allows in total' },
+  useCount: { type: 'integer' },
+  ephemeral: { type: 'boolean' },
+  tags: { type: 'array', items: { type: 'string' } },
+  createdAt: time,
+  expiresAt: time,
+  lastUsedAt: optionalTime,
+  revokedAt: optionalTime,
+  state: { type: 'string', enum: ['active', 'expired', 'used-up', 'revoked'] },
 });
 
 /** A path parameter that takes a numeric ID or a name. */
@@ -170,5 +187,23 @@ export function apiKeyJson(key: ApiKey, expired: boolean) {
     lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
     revokedAt: key.revokedAt?.toISOString() ?? null,
     expired,
+  };
+}
+
+export function joinTokenJson(tailnet: Tailnet, joinTokens: JoinTokens, token: JoinToken) {
+  return {
+    id: token.id,
+    prefix: token.prefix,
+    userId: token.userId,
+    user: tailnet.users.get(token.userId)?.name ?? '',
+    uses: token.maxUses,
+    useCount: token.useCount,
+    ephemeral: token.ephemeral,
+    tags: token.tags,
+    createdAt: token.createdAt.toISOString(),
+    expiresAt: token.expiresAt.toISOString(),
+    lastUsedAt: token.lastUsedAt?.toISOString() ?? null,
+    revokedAt: token.revokedAt?.toISOString() ?? null,
+    state: joinTokens.state(token),
   };
 }

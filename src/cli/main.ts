@@ -9,6 +9,7 @@ import { Command, Option } from 'commander';
 import { ApiConnectionError, ApiRequestError, CliUsageError, DEFAULT_ADMIN_SOCKET } from './api-client.js';
 import { addApiKeysCommand } from './apikeys.js';
 import { addJoinCommand } from './join.js';
+import { addJoinTokensCommand } from './jointokens.js';
 import { addNodesCommand } from './nodes.js';
 import { escapeControlCharacters } from './output.js';
 import { addPreAuthKeysCommand } from './preauthkeys.js';
@@ -36,6 +37,7 @@ addUsersCommand(program);
 addPreAuthKeysCommand(program);
 addNodesCommand(program);
 addApiKeysCommand(program);
+addJoinTokensCommand(program);
 addJoinCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

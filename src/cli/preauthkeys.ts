@@ -29,7 +29,7 @@ function printKeys(command: Command, response: unknown, keys: PreAuthKeyJson[]):
 }
 
 /** Splits `--tags tag:a,tag:b`; the coordinator checks each tag. */
-function parseTags(value: string): string[] {
+export function parseTags(value: string): string[] {
   return value
     .split(',')
     .map((tag) => tag.trim())

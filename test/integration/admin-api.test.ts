@@ -332,6 +332,67 @@ describe('nodes API', () => {
   });
 });
 
+describe('join tokens API on the admin socket', () => {
+  beforeAll(async () => {
+    const created = await request(socket, 'POST', '/api/v1/users', { body: { name: 'tokenuser' } });
+    expect(created.status).toBe(201);
+  });
+
+  it('manages tokens without an API key', async () => {
+    const created = await request(socket, 'POST', '/api/v1/join-tokens', { body: { user: 'tokenuser', uses: 2, tags: ['tag:ci'] } });
+    expect(created.status).toBe(201);
+    expect(created.body.token).toMatch(/^wjoin-[0-9a-f]{12}-[0-9a-f]{48}$/);
+    expect(created.body.joinToken).toMatchObject({ user: 'tokenuser', uses: 2, useCount: 0, ephemeral: false, tags: ['tag:ci'], state: 'active' });
+    const lifetime = Date.parse(created.body.joinToken.expiresAt) - Date.now();
+    expect(lifetime).toBeGreaterThan(23 * 3_600_000);
+    expect(lifetime).toBeLessThanOrEqual(24 * 3_600_000);
+
+    const listed = await request(socket, 'GET', '/api/v1/join-tokens?user=tokenuser');
+    expect(listed.status).toBe(200);
+    expect(listed.body.joinTokens).toEqual([created.body.joinToken]);
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.token.slice(-48));
+
+    const revoked = await request(socket, 'DELETE', `/api/v1/join-tokens/${created.body.joinToken.prefix}`);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.joinToken.state).toBe('revoked');
+    expect(revoked.body.joinToken.revokedAt).not.toBeNull();
+
+    const audit = await coordinator.waitForLog((entry) => entry.msg === 'API request' && entry.method === 'POST' && entry.url === '/api/v1/join-tokens');
+    expect(audit).toMatchObject({ statusCode: 201, caller: 'admin socket' });
+  });
+
+  it('requires the user on create', async () => {
+    const response = await request(socket, 'POST', '/api/v1/join-tokens', { body: {} });
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({ error: 'a request on the admin socket must name the user the token is for in "user"' });
+  });
+
+  it('sends errors in the admin API format', async () => {
+    const unknownToken = await request(socket, 'DELETE', '/api/v1/join-tokens/0123456789ab');
+    expect(unknownToken.status).toBe(404);
+    expect(unknownToken.body).toEqual({ error: 'join token "0123456789ab" not found' });
+
+    const unknownUser = await request(socket, 'GET', '/api/v1/join-tokens?user=ghost');
+    expect(unknownUser.status).toBe(404);
+    expect(unknownUser.body).toEqual({ error: 'user "ghost" not found' });
+
+    const badUses = await request(socket, 'POST', '/api/v1/join-tokens', { body: { user: 'tokenuser', uses: 0 } });
+    expect(badUses.status).toBe(400);
+    expect(badUses.body).toEqual({ error: 'invalid request: body/uses must be >= 1' });
+  });
+
+  it('does not serve the worker exchange', async () => {
+    const created = await request(socket, 'POST', '/api/v1/join-tokens', { body: { user: 'tokenuser' } });
+    const response = await request(socket, 'POST', '/api/v1/join', { body: { token: created.body.token } });
+    expect(response.status).toBe(404);
+    expect(response.body.error).toBe('no API route POST /api/v1/join');
+
+    const listed = await request(socket, 'GET', '/api/v1/join-tokens?user=tokenuser');
+    const entry = listed.body.joinTokens.find((token: { id: number }) => token.id === created.body.joinToken.id);
+    expect(entry).toMatchObject({ useCount: 0, state: 'active' });
+  });
+});
+
 describe('public port', () => {
   let apiKey: string;
 

@@ -1,6 +1,7 @@
 /**
  * Drives the compiled `wonder` CLI against a real coordinator: every admin command with
  * `--output json`, the errors it prints for bad input, and a restart that must keep every record.
+ * Join tokens made by the CLI are also exchanged at `POST /api/v1/join`, as `wonder join` does.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,6 +17,7 @@ import { LEAF_PATHS } from '../../src/config/config.js';
 import type { Node } from '../../src/tailnet/types.js';
 import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
 import { FakeNode } from '../helpers/fake-node.js';
+import { requestJson, storedCounts } from '../helpers/sign-in.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cliPath = path.join(root, 'dist/src/cli/main.js');
@@ -377,6 +379,156 @@ describe('wonder apikeys and --server', () => {
     const result = await runCli(['--server', coordinator.serverUrl, 'users', 'list']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('--server needs an API key');
+  });
+});
+
+describe('wonder jointokens', () => {
+  const tokenPattern = /^wjoin-[0-9a-f]{12}-[0-9a-f]{48}$/;
+
+  beforeAll(() => {
+    coordinator.tailnet.createUser({ name: 'workers' });
+  });
+
+  it('creates, lists and revokes a token', async () => {
+    const created = await wonderJson(
+      'jointokens',
+      'create',
+      '--user',
+      'workers',
+      '--uses',
+      '3',
+      '--ephemeral',
+      '--tags',
+      'tag:ci,tag:build',
+      '--expiration',
+      '2h',
+    );
+    expect(created.token).toMatch(tokenPattern);
+    expect(created.joinToken).toMatchObject({ user: 'workers', uses: 3, useCount: 0, ephemeral: true, tags: ['tag:ci', 'tag:build'], state: 'active' });
+    const lifetime = Date.parse(created.joinToken.expiresAt) - Date.now();
+    expect(lifetime).toBeGreaterThan(119 * 60_000);
+    expect(lifetime).toBeLessThanOrEqual(120 * 60_000);
+
+    const listed = await wonderJson('jointokens', 'list', '--user', 'workers');
+    expect(listed.joinTokens.map((token: { id: number }) => token.id)).toContain(created.joinToken.id);
+    expect(listed.joinTokens.every((token: { user: string }) => token.user === 'workers')).toBe(true);
+
+    const revoked = await wonderJson('jointokens', 'revoke', created.joinToken.prefix);
+    expect(revoked.joinToken).toMatchObject({ id: created.joinToken.id, state: 'revoked' });
+    const after = await wonderJson('jointokens', 'list');
+    expect(after.joinTokens.find((token: { id: number }) => token.id === created.joinToken.id).state).toBe('revoked');
+  });
+
+  it('revokes a token by ID', async () => {
+    const created = await wonderJson('jointokens', 'create', '--user', 'workers');
+    expect(created.joinToken).toMatchObject({ uses: 1, ephemeral: false, tags: [] });
+
+    const revoked = await wonderJson('jointokens', 'revoke', String(created.joinToken.id));
+    expect(revoked.joinToken.state).toBe('revoked');
+  });
+
+  it('creates a token a worker redeems', async () => {
+    const created = await wonderJson('jointokens', 'create', '--user', 'workers', '--tags', 'tag:ci', '--ephemeral');
+
+    const joined = await requestJson({ url: coordinator.serverUrl }, 'POST', '/api/v1/join', { body: { token: created.token, hostname: 'worker-1' } });
+    expect(joined.status).toBe(200);
+    expect(joined.body).toMatchObject({ loginServer: coordinator.serverUrl, user: 'workers', ephemeral: true, tags: ['tag:ci'] });
+    const key = coordinator.tailnet.checkPreAuthKey(joined.body.authKey);
+    expect(key).toMatchObject({ reusable: false, ephemeral: true, tags: ['tag:ci'] });
+    expect(coordinator.tailnet.users.get(key.userId)?.name).toBe('workers');
+
+    const listed = await wonderJson('jointokens', 'list', '--user', 'workers');
+    const entry = listed.joinTokens.find((token: { id: number }) => token.id === created.joinToken.id);
+    expect(entry).toMatchObject({ useCount: 1, state: 'used-up' });
+    expect(entry.lastUsedAt).not.toBeNull();
+  });
+
+  it('shows the token only on create', async () => {
+    const created = await runCli(['--socket', coordinator.adminSocketPath, 'jointokens', 'create', '--user', 'workers', '--uses', '2']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const lines = created.stdout.split('\n');
+    expect(lines[0]).toMatch(/^ID\s+PREFIX\s+USER\s+USED\s+EPHEMERAL\s+TAGS\s+EXPIRES\s+STATUS$/);
+    expect(lines[1]).toMatch(/^\d+\s+[0-9a-f]{12}\s+workers\s+0\/2\s+no\s+-\s+\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\s+active$/);
+    const token = /\ntoken: (\S+)\n/.exec(created.stdout)?.[1] ?? '';
+    expect(token).toMatch(tokenPattern);
+    const secret = token.slice(token.lastIndexOf('-') + 1);
+    const prefix = token.split('-')[1]!;
+
+    const outputs = [
+      await runCli(['--socket', coordinator.adminSocketPath, 'jointokens', 'list']),
+      await runCli(['--socket', coordinator.adminSocketPath, 'jointokens', 'list', '--output', 'json']),
+      await runCli(['--socket', coordinator.adminSocketPath, 'jointokens', 'revoke', prefix]),
+    ];
+    for (const output of outputs) {
+      expect(output.code).toBe(0);
+      expect(output.stdout).toContain(prefix);
+      expect(output.stdout).not.toContain(secret);
+    }
+    expect(outputs[2]!.stdout).toMatch(new RegExp(`\\n\\d+\\s+${prefix}\\s+workers\\s+0/2\\s+.*\\srevoked\\n$`));
+    expect(JSON.stringify(coordinator.logs)).not.toContain(secret);
+  });
+
+  it.each([
+    ['an unknown user', ['--user', 'ghost'], 'wonder: user "ghost" not found\n'],
+    ['a bad tag', ['--user', 'workers', '--tags', 'tag:ci,web'], 'wonder: invalid tag "web": expected tag:NAME\n'],
+    ['a bad expiration', ['--user', 'workers', '--expiration', '5x'], 'invalid expiration "5x"'],
+    ['a past expiration', ['--user', 'workers', '--expiration', '2000-01-01T00:00:00Z'], 'expiry 2000-01-01T00:00:00.000Z is in the past'],
+    ['too many uses', ['--user', 'workers', '--uses', '1001'], 'wonder: invalid request: body/uses must be <= 1000\n'],
+  ])('rejects %s naming it', async (_case, flags, message) => {
+    const before = storedCounts(coordinator.dataDir);
+    const stderr = await wonderError('jointokens', 'create', ...flags);
+    expect(stderr).toContain(message);
+    expect(stderr.startsWith('wonder: ')).toBe(true);
+    expect(storedCounts(coordinator.dataDir)).toEqual(before);
+  });
+
+  it.each(['0', '-1', '1.5', 'two'])('rejects --uses %s naming it', async (uses) => {
+    const before = storedCounts(coordinator.dataDir);
+    const stderr = await wonderError('jointokens', 'create', '--user', 'workers', '--uses', uses);
+    expect(stderr).toContain(`error: option '--uses <count>' argument '${uses}' is invalid. expected a whole number of 1 or more`);
+    expect(storedCounts(coordinator.dataDir)).toEqual(before);
+  });
+
+  it('requires --user on create', async () => {
+    const result = await runCli(['--socket', coordinator.adminSocketPath, 'jointokens', 'create']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("required option '--user <user>' not specified");
+  });
+
+  it('rejects revoking an unknown token', async () => {
+    const before = await wonderJson('jointokens', 'list');
+    expect(await wonderError('jointokens', 'revoke', '0123456789ab')).toBe('wonder: join token "0123456789ab" not found\n');
+    expect(await wonderError('jointokens', 'revoke', '999999')).toBe('wonder: join token "999999" not found\n');
+    expect(await wonderJson('jointokens', 'list')).toEqual(before);
+  });
+
+  it('reports an unknown user to list', async () => {
+    expect(await wonderError('jointokens', 'list', '--user', 'ghost')).toBe('wonder: user "ghost" not found\n');
+  });
+
+  it('works over the public port with an API key', async () => {
+    const { key } = await wonderJson('apikeys', 'create', '--expiration', '1h');
+    const remote = (...args: string[]) => runCli(['--server', coordinator.serverUrl, '--api-key', key, 'jointokens', ...args, '--output', 'json']);
+
+    const created = await remote('create', '--user', 'workers');
+    expect(created.stderr).toBe('');
+    expect(JSON.parse(created.stdout).token).toMatch(tokenPattern);
+    const prefix = JSON.parse(created.stdout).joinToken.prefix as string;
+
+    const listed = await remote('list', '--user', 'workers');
+    expect(listed.stderr).toBe('');
+    expect(JSON.parse(listed.stdout).joinTokens.map((token: { prefix: string }) => token.prefix)).toContain(prefix);
+
+    const revoked = await remote('revoke', prefix);
+    expect(revoked.stderr).toBe('');
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout).joinToken.state).toBe('revoked');
+
+    // The public port sends {error, reason}; the CLI prints the message alone.
+    const unknown = await remote('revoke', '0123456789ab');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('wonder: join token "0123456789ab" not found\n');
   });
 });
 
