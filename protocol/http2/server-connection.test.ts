@@ -1383,3 +1383,125 @@ describe('ServerConnection control frames', () => {
     expect(client.transport.destroyed).toBe(false);
   });
 });
+
+describe('ServerConnection flood limits', () => {
+  it('closes a connection whose client sends PINGs and never reads', () => {
+    const client = connect();
+    client.transport.autoComplete = false;
+
+    const pings = Array.from({ length: 5_000 }, () => pingFrame(Buffer.alloc(8)));
+    client.send(...pings);
+
+    const frames = client.frames();
+    expect(ofType(frames, FrameType.ping).length).toBeLessThan(5_000);
+    expectGoaway(frames, ErrorCode.enhanceYourCalm);
+    expect(client.protocolErrors[0]!.message).toContain('the client does not read');
+  });
+
+  it('keeps a connection whose client reads its PING answers', async () => {
+    const client = connect();
+    for (let round = 0; round < 10; round++) {
+      client.send(...Array.from({ length: 1_000 }, () => pingFrame(Buffer.alloc(8))));
+      await settle();
+    }
+
+    const frames = client.frames();
+    expect(ofType(frames, FrameType.ping)).toHaveLength(10_000);
+    expect(ofType(frames, FrameType.goaway)).toHaveLength(0);
+  });
+
+  it('limits empty CONTINUATION frames in one header block', () => {
+    const client = connect();
+    client.send(headersFrame(1, requestBlock(), { endHeaders: false }));
+
+    client.send(...Array.from({ length: 100 }, () => continuationFrame(1, Buffer.alloc(0), false)));
+
+    const goaway = expectGoaway(client.frames(), ErrorCode.enhanceYourCalm);
+    expect(goaway.debug).toContain('more than 64 CONTINUATION frames');
+  });
+
+  it('accepts a header block over a few CONTINUATION frames', () => {
+    const client = connect();
+    const block = requestBlock([['user-agent', 'x'.repeat(600)]]);
+    const pieces = [block.subarray(0, 200), block.subarray(200, 400), block.subarray(400)];
+
+    client.send(headersFrame(1, pieces[0]!, { endHeaders: false, endStream: true }), continuationFrame(1, pieces[1]!, false), continuationFrame(1, pieces[2]!, true));
+
+    expect(client.streams).toHaveLength(1);
+    expect(client.streams[0]!.header('user-agent')).toHaveLength(600);
+  });
+
+  it('closes a connection whose client resets streams as fast as it opens them', () => {
+    const client = connect();
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 250; i++) {
+      const streamId = 1 + 2 * i;
+      frames.push(headersFrame(streamId, requestBlock(), { endStream: true }), encodeRstStream(streamId, ErrorCode.cancel));
+    }
+
+    client.send(...frames);
+
+    const goaway = expectGoaway(client.frames(), ErrorCode.enhanceYourCalm);
+    expect(goaway.debug).toContain('reset more than 200 streams');
+  });
+
+  it('ignores trailers and data on a stream it reset', async () => {
+    const client = connect();
+    const kept = openStream(client, 1);
+    const answered = openStream(client, 3);
+    answered.respond(404);
+    answered.end('not found\n');
+    await settle();
+    expectRstStream(client.frames(), 3, ErrorCode.noError);
+
+    client.send(dataFrame(3, 'late body'), headersFrame(3, encodeHeaders([['x-trailer', '1']]), { endStream: true }));
+
+    expect(client.frames()).toEqual([]);
+    expect(client.protocolErrors).toEqual([]);
+    expect(kept.closed).toBe(false);
+  });
+
+  it('resets a stream whose response waits for a window that never opens', async () => {
+    const stalled: ServerStream[] = [];
+    const client = connect([[SettingId.initialWindowSize, 0]], { sendStallTimeoutMs: 50, onStalledStream: (stream) => stalled.push(stream) });
+    const stream = openStream(client, 1, { endStream: true });
+    let closed = false;
+    stream.once('close', () => {
+      closed = true;
+    });
+
+    stream.end('a response nobody reads');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+
+    expect(closed).toBe(true);
+    expect(stalled).toEqual([stream]);
+    expectRstStream(client.frames(), 1, ErrorCode.cancel);
+  });
+
+  it('keeps a stream whose window opens before the stall timeout', async () => {
+    const client = connect([[SettingId.initialWindowSize, 10]], { sendStallTimeoutMs: 100 });
+    const stream = openStream(client, 1, { endStream: true });
+
+    stream.end(Buffer.alloc(40));
+    for (let step = 0; step < 3; step++) {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      client.send(encodeWindowUpdate(1, 10));
+    }
+    await settle();
+
+    const data = ofType(client.frames(), FrameType.data);
+    expect(data.reduce((sum, frame) => sum + frame.payload.length, 0)).toBe(40);
+    expect(stream.closed).toBe(true);
+    expect(stream.aborted).toBe(false);
+  });
+
+  it('joins a frame that arrives one byte at a time', () => {
+    const client = connect();
+    const frame = headersFrame(1, requestBlock([['user-agent', 'y'.repeat(3_000)]]), { endStream: true });
+
+    for (const byte of frame) client.connection.receive(Buffer.from([byte]));
+
+    expect(client.streams).toHaveLength(1);
+    expect(client.streams[0]!.header('user-agent')).toHaveLength(3_000);
+  });
+});

@@ -54,6 +54,10 @@ export interface ServerConnectionOptions {
   maxConcurrentStreams?: number;
   /** Largest decoded header list, by HPACK's accounting; larger requests end the connection. */
   maxHeaderListSize?: number;
+  /** Time a stream's response may wait for the peer's window before the stream is reset; 60 s when unset. */
+  sendStallTimeoutMs?: number;
+  /** Called when a stream is reset because its response made no progress for sendStallTimeoutMs. */
+  onStalledStream?: (stream: ServerStream) => void;
 }
 
 /** A violation of the protocol by the peer, with the error code sent for it. */
@@ -76,6 +80,30 @@ const CREDIT_THRESHOLD = Math.floor(DEFAULT_WINDOW_SIZE / 2);
 /** Time a GOAWAY has to reach the transport before the connection is destroyed anyway. */
 const GOAWAY_FLUSH_MS = 1_000;
 
+const DEFAULT_SEND_STALL_TIMEOUT_MS = 60_000;
+
+/**
+ * Frames other than DATA handed to the transport and not yet flushed, after which the peer
+ * counts as flooding: a client that sends PINGs, SETTINGS or requests and never reads the
+ * responses would otherwise grow the server's memory without bound. DATA is bounded by flow
+ * control instead. A client that reads has a handful outstanding.
+ */
+const MAX_UNFLUSHED_CONTROL_FRAMES = 4_096;
+
+/** CONTINUATION frames per header block; empty ones would otherwise cost memory but no bytes. */
+const MAX_CONTINUATION_FRAMES = 64;
+
+/**
+ * Streams the peer may reset before their response is complete, per window. Resetting
+ * streams as fast as they open costs the server a request each but is not limited by the
+ * concurrency setting.
+ */
+const MAX_CLIENT_RESETS_PER_WINDOW = 200;
+const CLIENT_RESET_WINDOW_MS = 10_000;
+
+/** Streams remembered after this side reset them, whose late frames are ignored (RFC 9113 section 5.4.2). */
+const RECENTLY_RESET_STREAMS = 16;
+
 /** Headers that only mean something on an HTTP/1.1 connection (RFC 9113 section 8.2.2). */
 const CONNECTION_SPECIFIC_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
@@ -90,8 +118,11 @@ export class ServerConnection implements StreamOwner {
   private readonly maxConcurrentStreams: number;
   private readonly maxHeaderListSize: number;
 
-  /** Unparsed bytes: the end of a chunk that held only part of a frame. */
-  private buffer: Buffer | undefined;
+  /** Received bytes not parsed yet: the start of a frame that is not complete. */
+  private unparsed: Buffer[] = [];
+  private unparsedLength = 0;
+  /** Bytes `unparsed` must reach before parsing is worth trying again. */
+  private bytesNeeded = 0;
   private prefaceReceived = false;
   private settingsReceived = false;
   private dead = false;
@@ -107,6 +138,13 @@ export class ServerConnection implements StreamOwner {
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
   /** Streams with data queued while a window was empty. */
   private readonly blocked = new Set<ServerStream>();
+
+  // Limits against peers that flood the connection.
+  private unflushedControlFrames = 0;
+  private clientResets = 0;
+  private clientResetWindowStart = 0;
+  /** Ids of the streams this side reset last, oldest first. */
+  private readonly recentlyReset: number[] = [];
 
   constructor(
     private readonly transport: FrameTransport,
@@ -133,8 +171,15 @@ export class ServerConnection implements StreamOwner {
   /** Takes bytes from the transport. */
   receive(chunk: Buffer): void {
     if (this.dead) return;
-    let data = this.buffer === undefined ? chunk : Buffer.concat([this.buffer, chunk]);
-    this.buffer = undefined;
+    // A frame that arrives in many small chunks is joined once, when it is complete, instead of
+    // copying the growing rest on every chunk.
+    this.unparsed.push(chunk);
+    this.unparsedLength += chunk.length;
+    if (this.unparsedLength < this.bytesNeeded) return;
+    let data = this.unparsed.length === 1 ? chunk : Buffer.concat(this.unparsed, this.unparsedLength);
+    this.unparsed = [];
+    this.unparsedLength = 0;
+    this.bytesNeeded = 0;
 
     try {
       if (!this.prefaceReceived) {
@@ -143,7 +188,8 @@ export class ServerConnection implements StreamOwner {
           throw new Http2ProtocolError(ErrorCode.protocolError, 'the connection does not start with the HTTP/2 client preface');
         }
         if (data.length < CLIENT_PREFACE.length) {
-          this.buffer = Buffer.from(data);
+          // Checked again with every chunk, so a wrong preface fails at its first wrong byte.
+          this.keepUnparsed(data, 0);
           return;
         }
         this.prefaceReceived = true;
@@ -161,19 +207,33 @@ export class ServerConnection implements StreamOwner {
         this.handleFrame(header, data.subarray(offset + FRAME_HEADER_LENGTH, end));
         offset = end;
         if (this.dead) return;
+        if (this.unflushedControlFrames > MAX_UNFLUSHED_CONTROL_FRAMES) {
+          throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `the client does not read: ${this.unflushedControlFrames} frames are waiting to be sent`);
+        }
       }
-      // A copy, so an idle connection does not keep a whole chunk alive for a few bytes.
-      if (offset < data.length) this.buffer = Buffer.from(data.subarray(offset));
+      if (offset < data.length) {
+        const rest = data.subarray(offset);
+        this.keepUnparsed(rest, rest.length >= FRAME_HEADER_LENGTH ? FRAME_HEADER_LENGTH + readFrameHeader(rest, 0).length : FRAME_HEADER_LENGTH);
+      }
     } catch (error) {
       if (error instanceof Http2ProtocolError) this.fail(error);
       else throw error;
     }
   }
 
+  /** Keeps the start of an incomplete frame until `needed` bytes are there. */
+  private keepUnparsed(rest: Buffer, needed: number): void {
+    // A copy, so an idle connection does not keep a whole chunk alive for a few bytes.
+    this.unparsed = [Buffer.from(rest)];
+    this.unparsedLength = rest.length;
+    this.bytesNeeded = needed;
+  }
+
   /** Aborts every open stream because the transport is gone. */
   transportClosed(): void {
     this.dead = true;
-    this.buffer = undefined;
+    this.unparsed = [];
+    this.unparsedLength = 0;
     this.headerBlock = undefined;
     for (const stream of [...this.streams.values()]) this.closeStream(stream, true);
     this.blocked.clear();
@@ -231,8 +291,7 @@ export class ServerConnection implements StreamOwner {
       }
     }
 
-    if (stream.queue.length > 0) this.blocked.add(stream);
-    else this.blocked.delete(stream);
+    this.trackStall(stream, bytes > 0);
     if (frames.length === 0) {
       for (const callback of callbacks) queueMicrotask(() => callback());
       return;
@@ -242,8 +301,32 @@ export class ServerConnection implements StreamOwner {
     this.send(frames.length === 1 ? frames[0]! : Buffer.concat(frames), (error) => {
       stream.inFlightBytes -= bytes;
       for (const callback of callbacks) callback(error ?? undefined);
-    });
+    }, 'data');
     if (ended) this.onLocalEnd(stream);
+  }
+
+  /**
+   * Keeps a timer on a stream whose response waits for the peer's window, and resets the
+   * stream when the window stays shut: otherwise a client that never reads would keep it, and
+   * with it the connection, open for good.
+   */
+  private trackStall(stream: ServerStream, progressed: boolean): void {
+    if (stream.queue.length === 0) {
+      this.blocked.delete(stream);
+      clearTimeout(stream.stallTimer);
+      stream.stallTimer = undefined;
+      return;
+    }
+    this.blocked.add(stream);
+    if (stream.stallTimer !== undefined && !progressed) return;
+    clearTimeout(stream.stallTimer);
+    stream.stallTimer = setTimeout(() => {
+      stream.stallTimer = undefined;
+      if (stream.closed) return;
+      this.options.onStalledStream?.(stream);
+      this.reset(stream, ErrorCode.cancel);
+    }, this.options.sendStallTimeoutMs ?? DEFAULT_SEND_STALL_TIMEOUT_MS);
+    stream.stallTimer.unref();
   }
 
   credit(stream: ServerStream, bytes: number): void {
@@ -259,6 +342,7 @@ export class ServerConnection implements StreamOwner {
   reset(stream: ServerStream, code: number): void {
     if (stream.closed) return;
     this.send(encodeRstStream(stream.id, code));
+    this.rememberReset(stream.id);
     this.closeStream(stream, code !== ErrorCode.noError);
   }
 
@@ -310,6 +394,7 @@ export class ServerConnection implements StreamOwner {
 
     const data = this.unpad(header, payload, 'DATA');
     const stream = this.streams.get(header.streamId);
+    if (stream === undefined && this.recentlyReset.includes(header.streamId)) return;
     if (stream === undefined || stream.remoteEnded) {
       this.resetStreamId(header.streamId, ErrorCode.streamClosed, stream);
       return;
@@ -343,7 +428,7 @@ export class ServerConnection implements StreamOwner {
       fragment = fragment.subarray(5);
     }
 
-    const block = { streamId: header.streamId, flags: header.flags, selfDependent, fragments: [Buffer.from(fragment)], length: fragment.length };
+    const block = { streamId: header.streamId, flags: header.flags, selfDependent, fragments: [Buffer.from(fragment)], length: fragment.length, continuations: 0 };
     if ((header.flags & Flag.endHeaders) === 0) {
       this.headerBlock = block;
       return;
@@ -357,10 +442,14 @@ export class ServerConnection implements StreamOwner {
       throw new Http2ProtocolError(ErrorCode.protocolError, `CONTINUATION on stream ${header.streamId} without a header block in progress there`);
     }
     block.length += payload.length;
+    block.continuations += 1;
     if (block.length > this.maxHeaderListSize) {
       throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `header block on stream ${header.streamId} exceeds ${this.maxHeaderListSize} bytes`);
     }
-    block.fragments.push(Buffer.from(payload));
+    if (block.continuations > MAX_CONTINUATION_FRAMES) {
+      throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `header block on stream ${header.streamId} spans more than ${MAX_CONTINUATION_FRAMES} CONTINUATION frames`);
+    }
+    if (payload.length > 0) block.fragments.push(Buffer.from(payload));
     if ((header.flags & Flag.endHeaders) === 0) return;
     this.headerBlock = undefined;
     this.onHeaderBlock(block, Buffer.concat(block.fragments, block.length));
@@ -389,7 +478,11 @@ export class ServerConnection implements StreamOwner {
       this.onRemoteEnd(existing);
       return;
     }
-    if (streamId <= this.lastStreamId) throw new Http2ProtocolError(ErrorCode.streamClosed, `HEADERS on closed stream ${streamId}`);
+    if (streamId <= this.lastStreamId) {
+      // Trailers may still be on their way after this side reset the stream.
+      if (this.recentlyReset.includes(streamId)) return;
+      throw new Http2ProtocolError(ErrorCode.streamClosed, `HEADERS on closed stream ${streamId}`);
+    }
     if (streamId % 2 === 0) throw new Http2ProtocolError(ErrorCode.protocolError, `client opened even stream id ${streamId}`);
     this.lastStreamId = streamId;
     if (selfDependent) {
@@ -439,7 +532,18 @@ export class ServerConnection implements StreamOwner {
     if (payload.length !== 4) throw new Http2ProtocolError(ErrorCode.frameSizeError, `RST_STREAM of ${payload.length} bytes, expected 4`);
     if (header.streamId > this.lastStreamId) throw new Http2ProtocolError(ErrorCode.protocolError, `RST_STREAM on idle stream ${header.streamId}`);
     const stream = this.streams.get(header.streamId);
-    if (stream !== undefined) this.closeStream(stream, true);
+    if (stream === undefined) return;
+    this.closeStream(stream, true);
+
+    const now = Date.now();
+    if (now - this.clientResetWindowStart > CLIENT_RESET_WINDOW_MS) {
+      this.clientResetWindowStart = now;
+      this.clientResets = 0;
+    }
+    this.clientResets += 1;
+    if (this.clientResets > MAX_CLIENT_RESETS_PER_WINDOW) {
+      throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `the client reset more than ${MAX_CLIENT_RESETS_PER_WINDOW} streams within ${CLIENT_RESET_WINDOW_MS / 1000} s`);
+    }
   }
 
   /** SETTINGS: a list of (identifier u16, value u32); with ACK, empty. */
@@ -572,6 +676,7 @@ export class ServerConnection implements StreamOwner {
     }
     // The response is complete, so the rest of the request is not needed (section 8.1).
     this.send(encodeRstStream(stream.id, ErrorCode.noError));
+    this.rememberReset(stream.id);
     this.closeStream(stream, false);
   }
 
@@ -581,9 +686,16 @@ export class ServerConnection implements StreamOwner {
     else this.send(encodeRstStream(streamId, code));
   }
 
+  private rememberReset(streamId: number): void {
+    this.recentlyReset.push(streamId);
+    if (this.recentlyReset.length > RECENTLY_RESET_STREAMS) this.recentlyReset.shift();
+  }
+
   private closeStream(stream: ServerStream, aborted: boolean): void {
     this.streams.delete(stream.id);
     this.blocked.delete(stream);
+    clearTimeout(stream.stallTimer);
+    stream.stallTimer = undefined;
     stream.markClosed(aborted);
   }
 
@@ -610,12 +722,20 @@ export class ServerConnection implements StreamOwner {
     return out;
   }
 
-  private send(frame: Buffer, callback?: (error?: Error | null) => void): void {
+  private send(frame: Buffer, callback?: (error?: Error | null) => void, kind: 'control' | 'data' = 'control'): void {
     if (this.transport.destroyed) {
       if (callback !== undefined) queueMicrotask(() => callback(new Error('HTTP/2 connection closed')));
       return;
     }
-    this.transport.write(frame, callback);
+    if (kind === 'data') {
+      this.transport.write(frame, callback);
+      return;
+    }
+    this.unflushedControlFrames += 1;
+    this.transport.write(frame, (error) => {
+      this.unflushedControlFrames -= 1;
+      callback?.(error);
+    });
   }
 
   /** Ends the connection for a protocol violation: GOAWAY, then the transport closes. */
@@ -640,6 +760,8 @@ interface HeaderBlock {
   selfDependent: boolean;
   fragments: Buffer[];
   length: number;
+  /** CONTINUATION frames so far. */
+  continuations: number;
 }
 
 interface ParsedRequest {

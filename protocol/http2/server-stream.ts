@@ -87,6 +87,8 @@ export class ServerStream extends EventEmitter {
   queuedBytes = 0;
   /** Bytes handed to the transport whose write has not completed. */
   inFlightBytes = 0;
+  /** Runs while queued data waits for the peer's window; see ServerConnection.trackStall. */
+  stallTimer: NodeJS.Timeout | undefined;
 
   // Body bytes that arrived before a handler asked for them, or the handler reading them.
   private unread: Buffer[] | undefined;

@@ -126,6 +126,10 @@ export class MapSessions {
 
   constructor(private readonly options: MapSessionOptions) {
     options.tailnet.on('change', (change) => this.publish(change));
+    // Ephemeral nodes that were offline when the coordinator stopped get the same grace period.
+    for (const node of options.tailnet.nodes.values()) {
+      if (node.ephemeral) this.scheduleEphemeralCleanup(node);
+    }
   }
 
   get count(): number {
@@ -138,6 +142,9 @@ export class MapSessions {
 
   /** Starts a map stream: ends the node's previous one, writes the full map, marks the node online. */
   open(node: Node, stream: ServerStream): void {
+    // The client may have reset the stream while its request body was being read.
+    if (stream.closed) return;
+
     const previous = this.sessions.get(node.id);
     if (previous !== undefined) previous.close('replaced by a new map stream');
 

@@ -25,9 +25,13 @@ export interface NoiseServerOptions {
 /** Log lines per minute about requests rejected for their body; the rest are counted. */
 const REJECTED_REQUEST_LOGS_PER_MINUTE = 20;
 
+/** Log lines per minute about connections closed for HTTP/2 errors and stalled streams; the rest are counted. */
+const HTTP2_PROBLEM_LOGS_PER_MINUTE = 20;
+
 export class NoiseServer {
   private readonly connections = new Set<ControlConn>();
   private readonly rejectedRequestLogs = new LogLimiter(REJECTED_REQUEST_LOGS_PER_MINUTE, 60_000);
+  private readonly http2ProblemLogs = new LogLimiter(HTTP2_PROBLEM_LOGS_PER_MINUTE, 60_000);
 
   constructor(private readonly options: NoiseServerOptions) {}
 
@@ -62,7 +66,16 @@ export class NoiseServer {
 
     const http2 = new ServerConnection(conn, {
       maxConcurrentStreams: this.options.maxConcurrentStreams,
-      onProtocolError: (error: Http2ProtocolError) => log.info({ err: error.message }, 'closing control connection: HTTP/2 protocol error'),
+      onProtocolError: (error: Http2ProtocolError) => {
+        const suppressed = this.http2ProblemLogs.take();
+        if (suppressed !== undefined) log.info({ err: error.message, suppressedSinceLastLog: suppressed }, 'closing control connection: HTTP/2 protocol error');
+      },
+      onStalledStream: (stream) => {
+        const suppressed = this.http2ProblemLogs.take();
+        if (suppressed !== undefined) {
+          log.info({ path: normalizePath(stream.path), unsentBytes: stream.bufferedBytes, suppressedSinceLastLog: suppressed }, 'resetting a stream whose client stopped reading its response');
+        }
+      },
       onStream: (stream) => {
         clearTimeout(idleTimer);
         requestsInFlight += 1;

@@ -126,6 +126,7 @@ export function registerRegisterRoute(router: NoiseRouter, deps: RegisterDepende
     pending.input = input;
     const aborted = new AbortController();
     stream.once('close', () => aborted.abort());
+    if (stream.closed) aborted.abort();
     const outcome = await pendingLogins.wait(pending, aborted.signal);
     if ('error' in outcome) {
       if (!stream.closed) respondJson(stream, 200, { Error: outcome.error } satisfies RegisterResponse);

@@ -3,6 +3,8 @@ import http2 from 'node:http2';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { CLIENT_PREFACE, ErrorCode, Flag, FrameType, encodeFrame, encodeRstStream, encodeSettings } from '../../protocol/http2/frame.js';
+import { encodeHeaders } from '../../protocol/http2/hpack.js';
 import { dialControl } from '../../protocol/ts2021/client.js';
 import { X25519PrivateKey } from '../../protocol/x25519.js';
 import { type TestCoordinator, startTestCoordinator } from '../helpers/coordinator.js';
@@ -98,5 +100,52 @@ describe('control connection cap', () => {
       if (!admitted) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(admitted).toBe(true);
+  });
+});
+
+describe('map streams that end early', () => {
+  it('leaves a node offline when its map request is reset as its body ends', async () => {
+    const coordinator = await coordinatorWith({});
+    const userId = coordinator.tailnet.createUser({ name: 'racer' }).id;
+    const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, 'racer');
+    cleanups.push(() => node.close());
+    await node.register({ Auth: { AuthKey: coordinator.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: false }).text } });
+    const nodeId = coordinator.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
+
+    // Raw frames, because an HTTP/2 client library will not put END_STREAM and RST_STREAM in one write.
+    const conn = await dialControl({ serverUrl: coordinator.serverUrl, machineKey: node.machineKey, serverPublic: coordinator.noisePublicKey });
+    conn.on('error', () => {});
+    cleanups.push(() => void conn.destroy());
+    const body = Buffer.from(JSON.stringify({ Version: 131, NodeKey: node.nodeKey.toString(), DiscoKey: node.discoKey.toString(), Stream: true, Compress: 'zstd' }));
+    const block = encodeHeaders([
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':authority', 'control.invalid'],
+      [':path', '/machine/map'],
+    ]);
+    conn.write(Buffer.concat([CLIENT_PREFACE, encodeSettings([]), encodeFrame(FrameType.headers, Flag.endHeaders, 1, block), encodeFrame(FrameType.data, 0, 1, body.subarray(0, 10))]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    conn.write(Buffer.concat([encodeFrame(FrameType.data, Flag.endStream, 1, body.subarray(10)), encodeRstStream(1, ErrorCode.cancel)]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    expect(coordinator.mapSessions.isStreaming(nodeId)).toBe(false);
+    expect(coordinator.tailnet.nodes.get(nodeId)!.online).toBe(false);
+  });
+
+  it('deletes an ephemeral node that was offline when the coordinator restarted', async () => {
+    const first = await startTestCoordinator({ overrides: { 'tailnet.ephemeral_inactivity_timeout': '300ms' } });
+    const userId = first.tailnet.createUser({ name: 'ghost' }).id;
+    const node = new FakeNode(first.serverUrl, first.noisePublicKey, 'ghost');
+    await node.register({ Auth: { AuthKey: first.tailnet.createPreAuthKey({ userId, reusable: false, ephemeral: true }).text } });
+    node.close();
+    const nodeId = first.tailnet.findNodeByNodeKey(node.nodeKey)!.id;
+
+    const restarted = await first.restart();
+    cleanups.push(() => restarted.stop());
+    expect(restarted.tailnet.nodes.has(nodeId)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+
+    expect(restarted.tailnet.nodes.has(nodeId)).toBe(false);
   });
 });
