@@ -30,6 +30,7 @@ import { DerpMapError } from './derp/derp-map.js';
 import { type DerpService, startDerpService } from './derp/service.js';
 import { type ClientVerifier, admitAllClients } from './derp/verifier.js';
 import { buildHttpApp, type UpgradeHandler } from './http/app.js';
+import { clientAddressResolver } from './http/client-address.js';
 import type { AuthContext } from './http/auth-context.js';
 import { loadOrCreatePrivateKey } from './key-file.js';
 import type { Logger } from './log.js';
@@ -186,6 +187,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     onConnection: (conn, remoteAddress) => noiseServer.serve(conn, remoteAddress),
     maxConnections: config.control.max_connections,
     connectionCount: () => noiseServer.connectionCount,
+    clientAddress: clientAddressResolver(config.trusted_proxies),
   });
 
   const upgrades = new Map<string, UpgradeHandler>([[UPGRADE_PATH, (request, socket, head) => ts2021.handleUpgrade(request, socket, head)]]);
@@ -203,7 +205,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     cookieSecret: crypto.randomBytes(32).toString('base64url'),
     csrfKey: crypto.randomBytes(32),
   };
-  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, auth });
+  const app = buildHttpApp({ log: log.child({ component: 'http' }), noisePublicKey, upgrades, auth, trustedProxies: config.trusted_proxies });
   await app.register(adminApi, { prefix: API_PREFIX, tailnet, apiKeys, pendingLogins, joinTokens, access: 'api-key' });
 
   // Started before the public port, so a second coordinator on the same data_dir stops here.

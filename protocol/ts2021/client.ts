@@ -27,6 +27,8 @@ export interface DialOptions {
   transport?: 'http' | 'websocket';
   protocolVersion?: number;
   timeoutMs?: number;
+  /** Extra request headers for the HTTP upgrade, as a reverse proxy would add them. */
+  headers?: Record<string, string>;
 }
 
 /** Fetches the server's Noise public key from `GET /key`. */
@@ -49,7 +51,7 @@ export async function dialControl(options: DialOptions): Promise<ControlConn> {
   const { transport, response, rest } =
     options.transport === 'websocket'
       ? await upgradeWebSocket(url, pending.initiation, timeoutMs)
-      : await upgradeHttp(url, pending.initiation, timeoutMs);
+      : await upgradeHttp(url, pending.initiation, timeoutMs, options.headers ?? {});
   try {
     return new ControlConn(transport, pending.finish(response), { initialData: rest });
   } catch (error) {
@@ -88,7 +90,7 @@ async function readHandshakeResponse(stream: Duplex, initial: Buffer, timeoutMs:
   return { response: buffered.subarray(0, length), rest: buffered.subarray(length) };
 }
 
-async function upgradeHttp(url: URL, initiation: Buffer, timeoutMs: number): Promise<Upgraded> {
+async function upgradeHttp(url: URL, initiation: Buffer, timeoutMs: number, headers: Record<string, string>): Promise<Upgraded> {
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const socket = net.connect(port, url.hostname);
   socket.setNoDelay(true);
@@ -101,6 +103,9 @@ async function upgradeHttp(url: URL, initiation: Buffer, timeoutMs: number): Pro
       `Upgrade: ${UPGRADE_PROTOCOL}\r\n` +
       'Connection: upgrade\r\n' +
       `${HANDSHAKE_HEADER}: ${initiation.toString('base64')}\r\n` +
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') +
       '\r\n',
   );
 

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import proxyAddr from '@fastify/proxy-addr';
 import YAML from 'yaml';
 import { z } from 'zod';
 
@@ -40,6 +41,23 @@ const ConfigSchema = z
       })
       .optional(),
     listen_addr: hostPort.default('127.0.0.1:8080'),
+    /**
+     * Addresses or CIDR ranges of reverse proxies in front of the coordinator. A request from one
+     * of them counts under the client address in its X-Forwarded-For header, for the per-address
+     * limits and the logs. Empty: every request counts under its TCP peer.
+     */
+    trusted_proxies: z
+      .array(z.string().min(1))
+      .default([])
+      .superRefine((entries, context) => {
+        for (const entry of entries) {
+          try {
+            proxyAddr.compile(entry);
+          } catch {
+            context.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not an IP address or CIDR range, such as 10.0.0.5 or 172.16.0.0/12` });
+          }
+        }
+      }),
     /** Folder for the database, keys and certificates; created with owner-only permissions. */
     data_dir: z.string().min(1).default('./data'),
     noise: z
@@ -358,6 +376,7 @@ const NON_SETTING_ENV = new Set(['WONDER_CONFIG', 'WONDER_ADMIN_SOCKET', 'WONDER
 export const LEAF_PATHS = [
   'server_url',
   'listen_addr',
+  'trusted_proxies',
   'data_dir',
   'noise.private_key_path',
   'control.first_request_timeout',
@@ -410,7 +429,7 @@ export const LEAF_PATHS = [
 ];
 const BOOLEAN_PATHS = new Set(['control.echo_route', 'derp.enabled', 'derp.verify_clients', 'stun.enabled', 'oidc.email_verified_required']);
 /** Settings that take a list: in the environment and on the command line, separated by commas or spaces. */
-const LIST_PATHS = new Set(['oidc.scopes', 'oidc.allowed_domains', 'oidc.allowed_users', 'oidc.allowed_groups']);
+const LIST_PATHS = new Set(['trusted_proxies', 'oidc.scopes', 'oidc.allowed_domains', 'oidc.allowed_users', 'oidc.allowed_groups']);
 const ENV_TO_PATH = new Map(LEAF_PATHS.map((p) => [ENV_PREFIX + p.replace(/\./g, '_').toUpperCase(), p]));
 
 function coerce(settingPath: string, value: string): unknown {

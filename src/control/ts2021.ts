@@ -45,6 +45,8 @@ export interface Ts2021Options {
   maxConnections: number;
   /** Returns the number of connections being served. */
   connectionCount: () => number;
+  /** Returns the client's IP address behind a trusted reverse proxy; the TCP peer is used when unset. */
+  clientAddress?: (request: IncomingMessage) => string;
 }
 
 /** Log lines per minute about upgrades rejected by maxConnections; the rest are counted. */
@@ -65,7 +67,7 @@ export class Ts2021Endpoint {
 
   /** Handles an `upgrade` event for the `/ts2021` path. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const remoteAddress = describeRemote(request);
+    const remoteAddress = describeRemote(request, this.options.clientAddress);
     const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
     if (this.options.connectionCount() >= this.options.maxConnections) {
       const suppressed = this.overloadLogs.take();
@@ -154,9 +156,15 @@ export class Ts2021Endpoint {
   }
 }
 
-function describeRemote(request: IncomingMessage): string {
+/**
+ * Returns the client as "ip:port" or "[ipv6]:port". A client behind a trusted proxy is given
+ * by its forwarded IP address alone, in brackets for IPv6, because its port is not known.
+ */
+function describeRemote(request: IncomingMessage, clientAddress: ((request: IncomingMessage) => string) | undefined): string {
   const { remoteAddress, remotePort } = request.socket;
   if (remoteAddress === undefined) return 'unknown';
+  const client = clientAddress?.(request);
+  if (client !== undefined && client !== remoteAddress) return client.includes(':') ? `[${client}]` : client;
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }
 

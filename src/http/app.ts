@@ -31,6 +31,8 @@ export interface HttpAppOptions {
   upgrades: Map<string, UpgradeHandler>;
   /** Sign-in, sessions and join tokens: the browser pages and the user API under /api/v1. */
   auth: AuthContext;
+  /** Reverse proxies whose X-Forwarded-For gives `request.ip`; see the `trusted_proxies` setting. */
+  trustedProxies?: readonly string[];
 }
 
 /** `legacyPublicKey` is for pre-Noise clients; 1.92 ignores it, so the all-zero key is sent. */
@@ -83,6 +85,7 @@ function validationError(errors: ReadonlyArray<{ instancePath: string; message?:
 export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
   const app = Fastify({
     ...strictValidation,
+    ...(options.trustedProxies !== undefined && options.trustedProxies.length > 0 ? { trustProxy: [...options.trustedProxies] } : {}),
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // A client that has not sent its whole request head 10 s after it connected is dropped
