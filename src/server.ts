@@ -186,6 +186,7 @@ export async function startCoordinator(config: Config, log: Logger, options: Sta
     log: log.child({ component: 'ts2021' }),
     onConnection: (conn, remoteAddress) => noiseServer.serve(conn, remoteAddress),
     maxConnections: config.control.max_connections,
+    maxConnectionsPerAddress: config.control.max_connections_per_address,
     connectionCount: () => noiseServer.connectionCount,
     clientAddress: clientAddressResolver(config.trusted_proxies),
   });

@@ -1442,7 +1442,34 @@ describe('ServerConnection flood limits', () => {
     client.send(...frames);
 
     const goaway = expectGoaway(client.frames(), ErrorCode.enhanceYourCalm);
-    expect(goaway.debug).toContain('reset more than 200 streams');
+    expect(goaway.debug).toContain('more than 200 streams were reset');
+  });
+
+  it('counts streams it resets for the client\'s errors towards the same limit', () => {
+    const client = connect();
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 250; i++) {
+      const streamId = 1 + 2 * i;
+      // A zero window increment is a stream error, so the server resets the stream itself.
+      frames.push(headersFrame(streamId, requestBlock(), { endStream: true }), encodeWindowUpdate(streamId, 0));
+    }
+
+    client.send(...frames);
+
+    const goaway = expectGoaway(client.frames(), ErrorCode.enhanceYourCalm);
+    expect(goaway.debug).toContain('more than 200 streams were reset');
+    expect(client.streams.length).toBeLessThan(250);
+  });
+
+  it('collects a body sent in one-byte DATA frames', async () => {
+    const client = connect();
+    const stream = openStream(client, 1);
+    const body = Buffer.from('x'.repeat(5_000) + 'end');
+    const bodyRead = readBody(stream, 1024 * 1024);
+
+    client.send(...[...body].map((byte) => dataFrame(1, Buffer.from([byte]))), dataFrame(1, '', true));
+
+    expect((await bodyRead).equals(body)).toBe(true);
   });
 
   it('ignores trailers and data on a stream it reset', async () => {

@@ -94,12 +94,12 @@ const MAX_UNFLUSHED_CONTROL_FRAMES = 4_096;
 const MAX_CONTINUATION_FRAMES = 64;
 
 /**
- * Streams the peer may reset before their response is complete, per window. Resetting
- * streams as fast as they open costs the server a request each but is not limited by the
- * concurrency setting.
+ * Streams reset per window, by the peer before their response was complete or by this side
+ * for the peer's errors. Resetting streams as fast as they open costs the server a request
+ * each but is not limited by the concurrency setting.
  */
-const MAX_CLIENT_RESETS_PER_WINDOW = 200;
-const CLIENT_RESET_WINDOW_MS = 10_000;
+const MAX_RESETS_PER_WINDOW = 200;
+const RESET_WINDOW_MS = 10_000;
 
 /** Streams remembered after this side reset them, whose late frames are ignored (RFC 9113 section 5.4.2). */
 const RECENTLY_RESET_STREAMS = 16;
@@ -141,8 +141,8 @@ export class ServerConnection implements StreamOwner {
 
   // Limits against peers that flood the connection.
   private unflushedControlFrames = 0;
-  private clientResets = 0;
-  private clientResetWindowStart = 0;
+  private resets = 0;
+  private resetWindowStart = 0;
   /** Ids of the streams this side reset last, oldest first. */
   private readonly recentlyReset: number[] = [];
 
@@ -209,6 +209,9 @@ export class ServerConnection implements StreamOwner {
         if (this.dead) return;
         if (this.unflushedControlFrames > MAX_UNFLUSHED_CONTROL_FRAMES) {
           throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `the client does not read: ${this.unflushedControlFrames} frames are waiting to be sent`);
+        }
+        if (this.resets > MAX_RESETS_PER_WINDOW) {
+          throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `more than ${MAX_RESETS_PER_WINDOW} streams were reset within ${RESET_WINDOW_MS / 1000} s`);
         }
       }
       if (offset < data.length) {
@@ -341,6 +344,7 @@ export class ServerConnection implements StreamOwner {
 
   reset(stream: ServerStream, code: number): void {
     if (stream.closed) return;
+    if (code !== ErrorCode.noError && code !== ErrorCode.cancel) this.countReset();
     this.send(encodeRstStream(stream.id, code));
     this.rememberReset(stream.id);
     this.closeStream(stream, code !== ErrorCode.noError);
@@ -486,12 +490,12 @@ export class ServerConnection implements StreamOwner {
     if (streamId % 2 === 0) throw new Http2ProtocolError(ErrorCode.protocolError, `client opened even stream id ${streamId}`);
     this.lastStreamId = streamId;
     if (selfDependent) {
-      this.send(encodeRstStream(streamId, ErrorCode.protocolError));
+      this.resetStreamId(streamId, ErrorCode.protocolError);
       return;
     }
 
     if (this.streams.size >= this.maxConcurrentStreams) {
-      this.send(encodeRstStream(streamId, ErrorCode.refusedStream));
+      this.resetStreamId(streamId, ErrorCode.refusedStream);
       return;
     }
 
@@ -500,7 +504,7 @@ export class ServerConnection implements StreamOwner {
       request = parseRequestHeaders(fields);
     } catch (error) {
       if (!(error instanceof MalformedRequestError)) throw error;
-      this.send(encodeRstStream(streamId, ErrorCode.protocolError));
+      this.resetStreamId(streamId, ErrorCode.protocolError);
       return;
     }
     const stream = new ServerStream(streamId, request.method, request.path, request.headers, { receive: DEFAULT_WINDOW_SIZE, send: this.peerInitialWindowSize }, this, encodeHeaders);
@@ -534,16 +538,7 @@ export class ServerConnection implements StreamOwner {
     const stream = this.streams.get(header.streamId);
     if (stream === undefined) return;
     this.closeStream(stream, true);
-
-    const now = Date.now();
-    if (now - this.clientResetWindowStart > CLIENT_RESET_WINDOW_MS) {
-      this.clientResetWindowStart = now;
-      this.clientResets = 0;
-    }
-    this.clientResets += 1;
-    if (this.clientResets > MAX_CLIENT_RESETS_PER_WINDOW) {
-      throw new Http2ProtocolError(ErrorCode.enhanceYourCalm, `the client reset more than ${MAX_CLIENT_RESETS_PER_WINDOW} streams within ${CLIENT_RESET_WINDOW_MS / 1000} s`);
-    }
+    this.countReset();
   }
 
   /** SETTINGS: a list of (identifier u16, value u32); with ACK, empty. */
@@ -682,8 +677,22 @@ export class ServerConnection implements StreamOwner {
 
   /** Resets a stream that may no longer exist as an object. */
   private resetStreamId(streamId: number, code: number, stream = this.streams.get(streamId)): void {
-    if (stream !== undefined) this.reset(stream, code);
-    else this.send(encodeRstStream(streamId, code));
+    if (stream !== undefined) {
+      this.reset(stream, code);
+      return;
+    }
+    this.countReset();
+    this.send(encodeRstStream(streamId, code));
+  }
+
+  /** Counts a stream reset towards MAX_RESETS_PER_WINDOW, which the receive loop checks. */
+  private countReset(): void {
+    const now = Date.now();
+    if (now - this.resetWindowStart > RESET_WINDOW_MS) {
+      this.resetWindowStart = now;
+      this.resets = 0;
+    }
+    this.resets += 1;
   }
 
   private rememberReset(streamId: number): void {

@@ -91,15 +91,14 @@ export class ServerStream extends EventEmitter {
   stallTimer: NodeJS.Timeout | undefined;
 
   // Body bytes that arrived before a handler asked for them, or the handler reading them.
-  private unread: Buffer[] | undefined;
+  private unread: ByteCollector | undefined;
   private reader: BodyReader | undefined;
   private bodyRead = false;
   /** end() was called, and its data may still wait for the window. */
   private endQueued = false;
   /** The body is being thrown away: read in full, over its limit, or timed out. */
   private discarding = false;
-  private bodyParts: Buffer[] | undefined;
-  private bodyBytes = 0;
+  private body: ByteCollector | undefined;
 
   constructor(
     readonly id: number,
@@ -143,11 +142,11 @@ export class ServerStream extends EventEmitter {
         this.stopReading(new StreamBodyError('timeout', `request body not complete within ${timeoutMs} ms`));
       }, timeoutMs);
       this.reader = { limit, resolve, reject, timer };
-      this.bodyParts = [];
-      const unread = this.unread ?? [];
+      this.body = new ByteCollector(Math.min(this.expectedBodyLength ?? INITIAL_BODY_CAPACITY, limit), limit);
+      const unread = this.unread?.bytes();
       this.unread = undefined;
-      for (const chunk of unread) this.take(chunk);
-      if (this.remoteEnded) this.finishBody();
+      if (unread !== undefined) this.take(unread);
+      if (this.remoteEnded && this.reader !== undefined) this.finishBody();
     });
   }
 
@@ -215,9 +214,10 @@ export class ServerStream extends EventEmitter {
       this.take(chunk);
       return;
     }
-    // No handler has asked yet: hold a copy, so the connection's read buffer can be freed.
-    this.unread ??= [];
-    this.unread.push(Buffer.from(chunk));
+    // No handler has asked yet: keep a copy, so the connection's read buffer can be freed. The
+    // stream's window, which is not credited until the bytes are read, bounds the copy.
+    this.unread ??= new ByteCollector(INITIAL_BODY_CAPACITY, Infinity);
+    this.unread.append(chunk);
   }
 
   /** Records the peer's END_STREAM. */
@@ -247,21 +247,20 @@ export class ServerStream extends EventEmitter {
       this.owner.credit(this, chunk.length);
       return;
     }
-    this.bodyBytes += chunk.length;
-    if (this.bodyBytes > reader.limit) {
+    if (this.body!.length + chunk.length > reader.limit) {
       this.owner.credit(this, chunk.length);
       this.stopReading(new StreamBodyError('too-large', `request body exceeds ${reader.limit} bytes`));
       return;
     }
-    this.bodyParts!.push(chunk);
+    this.body!.append(chunk);
     this.owner.credit(this, chunk.length);
   }
 
   private finishBody(): void {
     const reader = this.reader!;
-    const body = Buffer.concat(this.bodyParts!, this.bodyBytes);
+    const body = this.body!.bytes();
     this.reader = undefined;
-    this.bodyParts = undefined;
+    this.body = undefined;
     this.discarding = true;
     clearTimeout(reader.timer);
     reader.resolve(body);
@@ -272,10 +271,46 @@ export class ServerStream extends EventEmitter {
     this.discarding = true;
     const reader = this.reader;
     this.reader = undefined;
-    this.bodyParts = undefined;
+    this.body = undefined;
     if (reader === undefined) return;
     clearTimeout(reader.timer);
     reader.reject(error);
+  }
+}
+
+/** Capacity a body starts with when its length is not declared; it doubles as needed. */
+const INITIAL_BODY_CAPACITY = 1024;
+
+/**
+ * Bytes appended in pieces into one buffer that doubles as it fills. A body sent as a million
+ * one-byte DATA frames then costs its bytes, not a million buffer objects.
+ */
+class ByteCollector {
+  private buffer: Buffer;
+  length = 0;
+
+  constructor(
+    initialCapacity: number,
+    /** Capacity never grows past this; callers check the limit before they append. */
+    private readonly maxCapacity: number,
+  ) {
+    this.buffer = Buffer.allocUnsafe(initialCapacity);
+  }
+
+  append(chunk: Buffer): void {
+    const needed = this.length + chunk.length;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(this.buffer.length * 2, this.maxCapacity)));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    chunk.copy(this.buffer, this.length);
+    this.length = needed;
+  }
+
+  /** Returns the bytes appended so far, without copying them. */
+  bytes(): Buffer {
+    return this.buffer.subarray(0, this.length);
   }
 }
 

@@ -81,9 +81,21 @@ const ConfigSchema = z
           .default(120_000),
         /** Control connections served at once; further upgrades get HTTP 503. */
         max_connections: z.coerce.number().int().min(1).default(20_000),
+        /**
+         * Control connections at once from one IPv4 address or IPv6 /64, so that one host cannot
+         * take every connection. Machines behind one NAT share an address, hence the large default.
+         */
+        max_connections_per_address: z.coerce.number().int().min(1).default(1_000),
       })
       .strict()
-      .default({ first_request_timeout: 30_000, echo_route: false, map_keepalive_interval: 50_000, idle_timeout: 120_000, max_connections: 20_000 }),
+      .default({
+        first_request_timeout: 30_000,
+        echo_route: false,
+        map_keepalive_interval: 50_000,
+        idle_timeout: 120_000,
+        max_connections: 20_000,
+        max_connections_per_address: 1_000,
+      }),
     database: z
       .object({
         /** SQLite file; defaults to <data_dir>/wonder.sqlite. */
@@ -384,6 +396,7 @@ export const LEAF_PATHS = [
   'control.map_keepalive_interval',
   'control.idle_timeout',
   'control.max_connections',
+  'control.max_connections_per_address',
   'database.path',
   'tailnet.ipv4_prefix',
   'tailnet.ipv6_prefix',

@@ -27,6 +27,7 @@ import type { X25519PrivateKey } from '../../protocol/x25519.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
+import { sourceAddressKey } from './pending-logins.js';
 
 /**
  * Oldest client protocol (capability) version served: 106, Tailscale 1.74, the same floor
@@ -45,6 +46,8 @@ export interface Ts2021Options {
   maxConnections: number;
   /** Returns the number of connections being served. */
   connectionCount: () => number;
+  /** Connections at once from one IPv4 address or IPv6 /64; further upgrades from there get HTTP 503. */
+  maxConnectionsPerAddress: number;
   /** Returns the client's IP address behind a trusted reverse proxy; the TCP peer is used when unset. */
   clientAddress?: (request: IncomingMessage) => string;
 }
@@ -62,6 +65,8 @@ export class Ts2021Endpoint {
   });
 
   private readonly overloadLogs = new LogLimiter(OVERLOAD_LOGS_PER_MINUTE, 60_000);
+  /** Connections served per source address key (see sourceAddressKey). */
+  private readonly perAddress = new Map<string, number>();
 
   constructor(private readonly options: Ts2021Options) {}
 
@@ -81,6 +86,19 @@ export class Ts2021Endpoint {
       rejectUpgrade(socket, 503, 'too many control connections; try again later');
       return;
     }
+    const sourceKey = sourceAddressKey(remoteAddress);
+    if ((this.perAddress.get(sourceKey) ?? 0) >= this.options.maxConnectionsPerAddress) {
+      const suppressed = this.overloadLogs.take();
+      if (suppressed !== undefined) {
+        this.options.log.warn(
+          { remote: remoteAddress, maxConnectionsPerAddress: this.options.maxConnectionsPerAddress, suppressedSinceLastLog: suppressed },
+          'rejected ts2021 upgrade: control.max_connections_per_address reached',
+        );
+      }
+      socket.on('error', () => {});
+      rejectUpgrade(socket, 503, `too many control connections from ${sourceKey}; try again later`);
+      return;
+    }
     try {
       if (isWebSocket) {
         this.upgradeWebSocket(request, socket, head, remoteAddress);
@@ -94,6 +112,18 @@ export class Ts2021Endpoint {
     }
   }
 
+  /** Counts a connection under its source address until it closes, and hands it on. */
+  private accept(conn: ControlConn, remoteAddress: string): void {
+    const key = sourceAddressKey(remoteAddress);
+    this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
+    conn.once('close', () => {
+      const left = (this.perAddress.get(key) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(key, left);
+      else this.perAddress.delete(key);
+    });
+    this.options.onConnection(conn, remoteAddress);
+  }
+
   private upgradePlain(request: IncomingMessage, socket: Duplex, head: Buffer, remoteAddress: string): void {
     checkUpgradeHeaders(request.headers.upgrade, request.headers.connection);
     const initiation = decodeHandshakeValue(request.headers[HANDSHAKE_HEADER.toLowerCase()]);
@@ -103,7 +133,7 @@ export class Ts2021Endpoint {
     socket.write(SWITCHING_PROTOCOLS_HEAD);
     if (reply.ok) {
       socket.write(reply.response);
-      this.options.onConnection(new ControlConn(socket, reply.session, { initialData: head }), remoteAddress);
+      this.accept(new ControlConn(socket, reply.session, { initialData: head }), remoteAddress);
     } else {
       socket.end(reply.errorMessage);
     }
@@ -126,7 +156,7 @@ export class Ts2021Endpoint {
       }
       websocket.send(reply.response);
       const stream = createWebSocketStream(websocket);
-      this.options.onConnection(new ControlConn(stream, reply.session, { maxTransportWrite: MAX_WEBSOCKET_MESSAGE }), remoteAddress);
+      this.accept(new ControlConn(stream, reply.session, { maxTransportWrite: MAX_WEBSOCKET_MESSAGE }), remoteAddress);
     });
   }
 

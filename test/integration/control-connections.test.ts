@@ -149,3 +149,31 @@ describe('map streams that end early', () => {
     expect(restarted.tailnet.nodes.has(nodeId)).toBe(false);
   });
 });
+
+describe('control connections per address', () => {
+  it('rejects connections beyond the limit for one address', async () => {
+    const coordinator = await coordinatorWith({ 'control.max_connections_per_address': '2', trusted_proxies: '127.0.0.1' });
+    const dial = (forwardedFor?: string) =>
+      dialControl({
+        serverUrl: coordinator.serverUrl,
+        machineKey: X25519PrivateKey.generate(),
+        serverPublic: coordinator.noisePublicKey,
+        ...(forwardedFor === undefined ? {} : { headers: { 'X-Forwarded-For': forwardedFor } }),
+      });
+    const first = await dial();
+    const second = await dial();
+    cleanups.push(() => void first.destroy(), () => void second.destroy());
+
+    await expect(dial()).rejects.toThrow(/503/);
+    const elsewhere = await dial('203.0.113.9');
+    cleanups.push(() => void elsewhere.destroy());
+    const logged = await coordinator.waitForLog((line) => line.msg === 'rejected ts2021 upgrade: control.max_connections_per_address reached');
+    expect(logged.remote).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    // A closed connection frees its place.
+    first.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const again = await dial();
+    cleanups.push(() => void again.destroy());
+  });
+});
