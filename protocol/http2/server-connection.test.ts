@@ -1532,3 +1532,16 @@ describe('ServerConnection flood limits', () => {
     expect(client.streams[0]!.header('user-agent')).toHaveLength(3_000);
   });
 });
+
+describe('ServerConnection protocol errors', () => {
+  it('half-closes a transport that can, so the GOAWAY arrives before the close', async () => {
+    const transport = Object.assign(new FakeTransport(), { ended: false, end() { this.ended = true; } });
+    const connection = new ServerConnection(transport, { onStream: () => {} });
+    connection.receive(Buffer.concat([CLIENT_PREFACE, encodeSettings([]), encodeFrame(FrameType.data, 0, 0, Buffer.alloc(1))]));
+    await settle();
+
+    expectGoaway(transport.takeFrames(), ErrorCode.protocolError);
+    expect(transport.ended).toBe(true);
+    expect(transport.destroyed).toBe(false);
+  });
+});

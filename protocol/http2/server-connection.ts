@@ -41,6 +41,8 @@ import { ServerStream, type StreamOwner } from './server-stream.js';
 /** The byte stream below: a controlbase connection, or a socket in tests. */
 export interface FrameTransport {
   write(data: Buffer, callback?: (error?: Error | null) => void): unknown;
+  /** Closes the sending side once earlier writes are out; without it, the transport is destroyed. */
+  end?(): unknown;
   destroy(): void;
   readonly destroyed: boolean;
 }
@@ -77,7 +79,7 @@ const DEFAULT_MAX_HEADER_LIST_SIZE = 64 * 1024;
 /** Receive window given back to the peer in one WINDOW_UPDATE once this much was consumed. */
 const CREDIT_THRESHOLD = Math.floor(DEFAULT_WINDOW_SIZE / 2);
 
-/** Time a GOAWAY has to reach the transport before the connection is destroyed anyway. */
+/** Time after a GOAWAY before the connection is destroyed, if the client has not closed it. */
 const GOAWAY_FLUSH_MS = 1_000;
 
 const DEFAULT_SEND_STALL_TIMEOUT_MS = 60_000;
@@ -756,8 +758,15 @@ export class ServerConnection implements StreamOwner {
     const timer = setTimeout(() => this.transport.destroy(), GOAWAY_FLUSH_MS);
     timer.unref();
     this.send(Buffer.alloc(0), () => {
-      clearTimeout(timer);
-      this.transport.destroy();
+      if (this.transport.end === undefined) {
+        clearTimeout(timer);
+        this.transport.destroy();
+        return;
+      }
+      // Half-closing and reading on lets the GOAWAY arrive: destroying a socket with unread
+      // input makes the kernel send a TCP reset, which can overtake it. The timer destroys the
+      // transport if the client does not close its side.
+      this.transport.end();
     });
   }
 }

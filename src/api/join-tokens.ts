@@ -18,6 +18,8 @@ import { JoinTokenError } from '../auth/join-tokens.js';
 import type { Session } from '../auth/sessions.js';
 import type { User } from '../tailnet/types.js';
 import { type AuthContext, clearSessionCookie, SESSION_COOKIE } from '../http/auth-context.js';
+import { LogLimiter } from '../log-limiter.js';
+import { sourceAddressKey } from '../source-address.js';
 import { ApiError, statusAndMessage } from './errors.js';
 import { registerJoinTokenRoutes } from './join-token-routes.js';
 import { userJson, userSchema } from './schemas.js';
@@ -25,6 +27,9 @@ import { userJson, userSchema } from './schemas.js';
 type Caller = { kind: 'session'; session: Session; user: User } | { kind: 'admin'; apiKeyPrefix: string };
 
 const time = { type: 'string', format: 'date-time' } as const;
+
+/** Log lines per minute about rejected joins; the rest are counted in the next logged line. */
+const JOIN_REJECTION_LOGS_PER_MINUTE = 60;
 const errorSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, reason: { type: 'string' } },
@@ -34,6 +39,7 @@ const errorResponses = { '4xx': errorSchema, '5xx': errorSchema } as const;
 
 /** Registers the routes. Register it with `{ prefix: API_PREFIX }` and without fastify-plugin, so its error handler stays inside. */
 export async function userApi(app: FastifyInstance, context: AuthContext): Promise<void> {
+  const joinRejectionLogs = new LogLimiter(JOIN_REJECTION_LOGS_PER_MINUTE, 60_000);
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const { status, message, reason } = describeError(error);
     if (status >= 500) request.log.error({ err: error, method: request.method, url: request.url }, 'API request failed');
@@ -114,13 +120,20 @@ export async function userApi(app: FastifyInstance, context: AuthContext): Promi
         },
       },
     },
-    async (request, reply) => handleJoin(request, reply, context),
+    async (request, reply) => handleJoin(request, reply, context, joinRejectionLogs),
   );
 }
 
-async function handleJoin(request: FastifyRequest<{ Body: { token: string; hostname?: string } }>, reply: FastifyReply, context: AuthContext) {
+async function handleJoin(
+  request: FastifyRequest<{ Body: { token: string; hostname?: string } }>,
+  reply: FastifyReply,
+  context: AuthContext,
+  rejectionLogs: LogLimiter,
+) {
   const address = request.ip;
-  const waitMs = context.joinFailures.retryAfterMs(address);
+  // One IPv4 address or IPv6 /64, so a host cannot dodge the limit by changing addresses.
+  const sourceKey = sourceAddressKey(address);
+  const waitMs = context.joinFailures.retryAfterMs(sourceKey);
   if (waitMs > 0) {
     void reply.header('retry-after', String(Math.ceil(waitMs / 1000)));
     throw new ApiError(429, `too many failed join attempts from ${address}; try again in ${Math.ceil(waitMs / 1000)} s`, 'rate-limited');
@@ -138,8 +151,9 @@ async function handleJoin(request: FastifyRequest<{ Body: { token: string; hostn
     };
   } catch (error) {
     if (error instanceof JoinTokenError) {
-      context.joinFailures.recordFailure(address);
-      request.log.warn({ reason: error.reason, remoteAddress: address, hostname: request.body.hostname }, 'join rejected');
+      context.joinFailures.recordFailure(sourceKey);
+      const suppressed = rejectionLogs.take();
+      if (suppressed !== undefined) request.log.warn({ reason: error.reason, remoteAddress: address, hostname: request.body.hostname, suppressedSinceLastLog: suppressed }, 'join rejected');
     }
     throw error;
   }

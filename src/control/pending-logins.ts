@@ -9,8 +9,8 @@
  */
 import crypto from 'node:crypto';
 
-import { formatIPAddress, parseIPAddress, unmapIPAddress } from '../../protocol/ip-address.js';
 import type { MachinePublic, NodePublic } from '../../protocol/key.js';
+import { sourceAddressKey } from '../source-address.js';
 import type { RegisterNodeInput } from '../tailnet/tailnet.js';
 
 export interface PendingLogin {
@@ -173,20 +173,4 @@ export class PendingLogins {
       this.complete(login);
     }
   }
-}
-
-/**
- * Returns the key that the per-address cap counts a client under: its IPv4 address, or the /64
- * of its IPv6 address, because one IPv6 host usually has a whole /64 to pick addresses from.
- */
-export function sourceAddressKey(remoteAddress: string): string {
-  const host = remoteAddress.startsWith('[') ? remoteAddress.slice(1, remoteAddress.indexOf(']')) : remoteAddress.replace(/:\d+$/, '');
-  let bytes: Uint8Array;
-  try {
-    bytes = unmapIPAddress(parseIPAddress(host));
-  } catch {
-    return host;
-  }
-  if (bytes.length === 4) return formatIPAddress(bytes);
-  return `${formatIPAddress(Uint8Array.from([...bytes.subarray(0, 8), ...new Uint8Array(8)]))}/64`;
 }

@@ -27,7 +27,7 @@ import type { X25519PrivateKey } from '../../protocol/x25519.js';
 import { parseRequestTarget } from '../http/request-target.js';
 import type { Logger } from '../log.js';
 import { LogLimiter } from '../log-limiter.js';
-import { sourceAddressKey } from './pending-logins.js';
+import { sourceAddressKey } from '../source-address.js';
 
 /**
  * Oldest client protocol (capability) version served: 106, Tailscale 1.74, the same floor

@@ -5,6 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 
+import { formatIPAddress, parseIPAddress, unmapIPAddress } from '../../protocol/ip-address.js';
+
 export type ClientAddressOf = (request: IncomingMessage) => string;
 
 /**
@@ -14,5 +16,29 @@ export type ClientAddressOf = (request: IncomingMessage) => string;
  */
 export function clientAddressResolver(trustedProxies: readonly string[]): ClientAddressOf {
   const trust = proxyAddr.compile([...trustedProxies]);
-  return (request) => proxyAddr(request, trust);
+  return (request) => {
+    const peer = request.socket.remoteAddress ?? 'unknown';
+    const found = proxyAddr(request, trust);
+    if (found === peer) return peer;
+    // A value the proxy wrote that is no address counts under the proxy itself.
+    return canonicalAddress(found) ?? peer;
+  };
+}
+
+/**
+ * Returns an address from X-Forwarded-For in one spelling, without a port or zone. So
+ * "10.0.0.1:5000", "::ffff:10.0.0.1" and "10.0.0.1" count as one client. Text that is no
+ * address gives undefined.
+ */
+function canonicalAddress(text: string): string | undefined {
+  let host = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (bracketed !== null) host = bracketed[1]!;
+  else if (/^[0-9.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
+  host = host.replace(/%.*$/, '');
+  try {
+    return formatIPAddress(unmapIPAddress(parseIPAddress(host)));
+  } catch {
+    return undefined;
+  }
 }

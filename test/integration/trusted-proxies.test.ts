@@ -36,6 +36,15 @@ describe('trusted proxies', () => {
     expect((await joinFrom(behindProxy, '203.0.113.6')).status).toBe(401);
   });
 
+  it('counts failed joins from one IPv6 /64 together', async () => {
+    for (let attempt = 1; attempt <= FAILURES_BEFORE_LIMIT; attempt += 1) {
+      expect((await joinFrom(behindProxy, `2001:db8:0:1::${attempt}`)).status).toBe(401);
+    }
+
+    expect((await joinFrom(behindProxy, '2001:db8:0:1::99')).status).toBe(429);
+    expect((await joinFrom(behindProxy, '2001:db8:0:2::1')).status).toBe(401);
+  });
+
   it('ignores X-Forwarded-For from peers that are not trusted', async () => {
     for (let attempt = 0; attempt < FAILURES_BEFORE_LIMIT; attempt += 1) {
       expect((await joinFrom(direct, `198.51.100.${attempt}`)).status).toBe(401);
@@ -55,6 +64,19 @@ describe('trusted proxies', () => {
 
     const logged = await behindProxy.waitForLog((line) => line.msg === 'ts2021 handshake complete');
     expect(logged.remote).toBe('[2001:db8::7]');
+  });
+
+  it('drops the port a proxy wrote into X-Forwarded-For', async () => {
+    const conn = await dialControl({
+      serverUrl: behindProxy.serverUrl,
+      machineKey: X25519PrivateKey.generate(),
+      serverPublic: behindProxy.noisePublicKey,
+      headers: { 'X-Forwarded-For': '198.51.100.23:40123' },
+    });
+    conn.destroy();
+
+    const logged = await behindProxy.waitForLog((line) => line.msg === 'ts2021 handshake complete' && line.remote === '198.51.100.23');
+    expect(logged.remote).toBe('198.51.100.23');
   });
 
   it('rejects an entry that is not an address or range, naming it', () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 
 import { MachinePublic, NodePublic } from '../../protocol/key.js';
 import { X25519PrivateKey } from '../../protocol/x25519.js';
-import { PendingLoginLimitError, PendingLogins, sourceAddressKey } from '../../src/control/pending-logins.js';
+import { PendingLoginLimitError, PendingLogins } from '../../src/control/pending-logins.js';
+import { sourceAddressKey } from '../../src/source-address.js';
 import type { RegisterNodeInput } from '../../src/tailnet/tailnet.js';
 
 function input(): RegisterNodeInput {
@@ -57,6 +58,9 @@ describe('sourceAddressKey', () => {
     ['[::ffff:192.0.2.1]:41641', '192.0.2.1'],
     ['[2001:db8:1:2:3:4:5:6]:443', '2001:db8:1:2::/64'],
     ['[fe80::1%eth0]:443', 'fe80::/64'],
+    ['2001:db8:0:1::25', '2001:db8:0:1::/64'],
+    ['::ffff:10.0.0.20', '10.0.0.20'],
+    ['10.0.0.20', '10.0.0.20'],
     ['unknown', 'unknown'],
   ])('maps %s to %s', (remote, key) => {
     expect(sourceAddressKey(remote)).toBe(key);
