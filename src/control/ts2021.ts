@@ -75,28 +75,13 @@ export class Ts2021Endpoint {
     const remoteAddress = describeRemote(request, this.options.clientAddress);
     const isWebSocket = (request.headers.upgrade ?? '').toLowerCase() === 'websocket';
     if (this.options.connectionCount() >= this.options.maxConnections) {
-      const suppressed = this.overloadLogs.take();
-      if (suppressed !== undefined) {
-        this.options.log.warn(
-          { remote: remoteAddress, maxConnections: this.options.maxConnections, suppressedSinceLastLog: suppressed },
-          'rejected ts2021 upgrade: control.max_connections reached',
-        );
-      }
-      socket.on('error', () => {});
-      rejectUpgrade(socket, 503, 'too many control connections; try again later');
+      this.rejectOverloaded(socket, 'control.max_connections', { remote: remoteAddress, maxConnections: this.options.maxConnections }, 'too many control connections');
       return;
     }
     const sourceKey = sourceAddressKey(remoteAddress);
     if ((this.perAddress.get(sourceKey) ?? 0) >= this.options.maxConnectionsPerAddress) {
-      const suppressed = this.overloadLogs.take();
-      if (suppressed !== undefined) {
-        this.options.log.warn(
-          { remote: remoteAddress, maxConnectionsPerAddress: this.options.maxConnectionsPerAddress, suppressedSinceLastLog: suppressed },
-          'rejected ts2021 upgrade: control.max_connections_per_address reached',
-        );
-      }
-      socket.on('error', () => {});
-      rejectUpgrade(socket, 503, `too many control connections from ${sourceKey}; try again later`);
+      const fields = { remote: remoteAddress, maxConnectionsPerAddress: this.options.maxConnectionsPerAddress };
+      this.rejectOverloaded(socket, 'control.max_connections_per_address', fields, `too many control connections from ${sourceKey}`);
       return;
     }
     try {
@@ -110,6 +95,14 @@ export class Ts2021Endpoint {
       this.options.log.info({ remote: remoteAddress, reason: error.message, websocket: isWebSocket }, 'rejected ts2021 upgrade');
       rejectUpgrade(socket, error.status, error.message);
     }
+  }
+
+  /** Answers an upgrade with 503 because of the limit `setting`, logging at most OVERLOAD_LOGS_PER_MINUTE lines. */
+  private rejectOverloaded(socket: Duplex, setting: string, fields: Record<string, unknown>, reason: string): void {
+    const suppressed = this.overloadLogs.take();
+    if (suppressed !== undefined) this.options.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, `rejected ts2021 upgrade: ${setting} reached`);
+    socket.on('error', () => {});
+    rejectUpgrade(socket, 503, `${reason}; try again later`);
   }
 
   /** Counts a connection under its source address until it closes, and hands it on. */

@@ -22,6 +22,17 @@ afterAll(async () => {
   await direct?.stop();
 });
 
+/** Opens a control connection through a proxy that forwarded `forwardedFor`, and closes it. */
+async function dialForwarded(forwardedFor: string): Promise<void> {
+  const conn = await dialControl({
+    serverUrl: behindProxy.serverUrl,
+    machineKey: X25519PrivateKey.generate(),
+    serverPublic: behindProxy.noisePublicKey,
+    headers: { 'X-Forwarded-For': forwardedFor },
+  });
+  conn.destroy();
+}
+
 function joinFrom(coordinator: TestCoordinator, forwardedFor: string) {
   return requestJson({ url: coordinator.serverUrl }, 'POST', '/api/v1/join', { body: { token: 'wrong-token' }, headers: { 'x-forwarded-for': forwardedFor } });
 }
@@ -54,26 +65,14 @@ describe('trusted proxies', () => {
   });
 
   it('logs a control connection under its forwarded address', async () => {
-    const conn = await dialControl({
-      serverUrl: behindProxy.serverUrl,
-      machineKey: X25519PrivateKey.generate(),
-      serverPublic: behindProxy.noisePublicKey,
-      headers: { 'X-Forwarded-For': '2001:db8::7, 127.0.0.1' },
-    });
-    conn.destroy();
+    await dialForwarded('2001:db8::7, 127.0.0.1');
 
     const logged = await behindProxy.waitForLog((line) => line.msg === 'ts2021 handshake complete');
     expect(logged.remote).toBe('[2001:db8::7]');
   });
 
   it('drops the port a proxy wrote into X-Forwarded-For', async () => {
-    const conn = await dialControl({
-      serverUrl: behindProxy.serverUrl,
-      machineKey: X25519PrivateKey.generate(),
-      serverPublic: behindProxy.noisePublicKey,
-      headers: { 'X-Forwarded-For': '198.51.100.23:40123' },
-    });
-    conn.destroy();
+    await dialForwarded('198.51.100.23:40123');
 
     const logged = await behindProxy.waitForLog((line) => line.msg === 'ts2021 handshake complete' && line.remote === '198.51.100.23');
     expect(logged.remote).toBe('198.51.100.23');
