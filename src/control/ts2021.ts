@@ -97,7 +97,7 @@ export class Ts2021Endpoint {
     }
   }
 
-  /** Answers an upgrade with 503 because of the limit `setting`, logging at most OVERLOAD_LOGS_PER_MINUTE lines. */
+  /** Rejects an upgrade with 503 because of the limit `setting`, logging at most OVERLOAD_LOGS_PER_MINUTE lines. */
   private rejectOverloaded(socket: Duplex, setting: string, fields: Record<string, unknown>, reason: string): void {
     const suppressed = this.overloadLogs.take();
     if (suppressed !== undefined) this.options.log.warn({ ...fields, suppressedSinceLastLog: suppressed }, `rejected ts2021 upgrade: ${setting} reached`);
