@@ -10,24 +10,28 @@ import { formatIPAddress, parseIPAddress, unmapIPAddress } from '../protocol/ip-
  * `remoteAddress` is an address with or without a port: "ip:port", "[ipv6]:port" or "ip".
  */
 export function sourceAddressKey(remoteAddress: string): string {
-  const bytes = parseAddress(remoteAddress);
-  if (typeof bytes === 'string') return bytes;
+  const bytes = parseClientAddress(remoteAddress);
+  if (bytes === undefined) return withoutPort(remoteAddress);
   if (bytes.length === 4) return formatIPAddress(bytes);
   return `${formatIPAddress(Uint8Array.from([...bytes.subarray(0, 8), ...new Uint8Array(8)]))}/64`;
 }
 
-/** Parses an address with or without a port, or returns the text without its port when it is no address. */
-function parseAddress(remoteAddress: string): Uint8Array | string {
+/**
+ * Parses an address with or without a port or zone, with IPv4-mapped IPv6 addresses as IPv4.
+ * Returns undefined when the text is no address.
+ */
+export function parseClientAddress(text: string): Uint8Array | undefined {
   // A bare IPv6 address also ends in ":digits", so the whole text is tried first.
-  try {
-    return unmapIPAddress(parseIPAddress(remoteAddress.replace(/%.*$/, '')));
-  } catch {
-    // Not an address without a port; try the forms with one below.
+  for (const candidate of [text, withoutPort(text)]) {
+    try {
+      return unmapIPAddress(parseIPAddress(candidate.replace(/%.*$/, '')));
+    } catch {
+      // Not an address in this form; the next candidate drops the port.
+    }
   }
-  const host = remoteAddress.startsWith('[') ? remoteAddress.slice(1, remoteAddress.indexOf(']')) : remoteAddress.replace(/:\d+$/, '');
-  try {
-    return unmapIPAddress(parseIPAddress(host.replace(/%.*$/, '')));
-  } catch {
-    return host;
-  }
+  return undefined;
+}
+
+function withoutPort(text: string): string {
+  return text.startsWith('[') ? text.slice(1, text.indexOf(']')) : text.replace(/:\d+$/, '');
 }

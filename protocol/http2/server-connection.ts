@@ -35,7 +35,7 @@ import {
   readUint31,
   writeFrameHeader,
 } from './frame.js';
-import { HpackDecoder, HpackError, encodeHeaders } from './hpack.js';
+import { HpackDecoder, HpackError } from './hpack.js';
 import { ServerStream, type StreamOwner } from './server-stream.js';
 
 /** The byte stream below: a controlbase connection, or a socket in tests. */
@@ -270,16 +270,16 @@ export class ServerConnection implements StreamOwner {
     while (stream.queue.length > 0) {
       const write = stream.queue[0]!;
       const remaining = write.data.length - write.offset;
-      // An empty write, such as a bare END_STREAM, needs no window even when it is negative.
-      const allowed = remaining === 0 ? 0 : Math.min(remaining, stream.sendWindow, this.sendWindow);
-      if (allowed <= 0 && remaining > 0) break;
-
-      const finishes = allowed === remaining;
       if (remaining === 0 && !write.end) {
         stream.queue.shift();
         if (write.onWritten !== undefined) callbacks.push(write.onWritten);
         continue;
       }
+      // An empty write, such as a bare END_STREAM, needs no window even when it is negative.
+      const allowed = remaining === 0 ? 0 : Math.min(remaining, stream.sendWindow, this.sendWindow);
+      if (allowed <= 0 && remaining > 0) break;
+
+      const finishes = allowed === remaining;
       frames.push(this.dataFrames(stream.id, write.data.subarray(write.offset, write.offset + allowed), finishes && write.end));
       write.offset += allowed;
       stream.sendWindow -= allowed;
@@ -434,12 +434,14 @@ export class ServerConnection implements StreamOwner {
       fragment = fragment.subarray(5);
     }
 
-    const block = { streamId: header.streamId, flags: header.flags, selfDependent, fragments: [Buffer.from(fragment)], length: fragment.length, continuations: 0 };
-    if ((header.flags & Flag.endHeaders) === 0) {
-      this.headerBlock = block;
+    const block = { streamId: header.streamId, flags: header.flags, selfDependent, fragments: [] as Buffer[], length: fragment.length, continuations: 0 };
+    if ((header.flags & Flag.endHeaders) !== 0) {
+      this.onHeaderBlock(block, fragment);
       return;
     }
-    this.onHeaderBlock(block, fragment);
+    // A copy, so a header block waiting for CONTINUATION does not keep the whole read alive.
+    block.fragments.push(Buffer.from(fragment));
+    this.headerBlock = block;
   }
 
   private onContinuation(header: FrameHeader, payload: Buffer): void {
@@ -509,7 +511,7 @@ export class ServerConnection implements StreamOwner {
       this.resetStreamId(streamId, ErrorCode.protocolError);
       return;
     }
-    const stream = new ServerStream(streamId, request.method, request.path, request.headers, { receive: DEFAULT_WINDOW_SIZE, send: this.peerInitialWindowSize }, this, encodeHeaders);
+    const stream = new ServerStream(streamId, request.method, request.path, request.headers, { receive: DEFAULT_WINDOW_SIZE, send: this.peerInitialWindowSize }, this);
     stream.expectedBodyLength = request.contentLength;
     this.streams.set(streamId, stream);
     if (endStream) {
@@ -672,9 +674,7 @@ export class ServerConnection implements StreamOwner {
       return;
     }
     // The response is complete, so the rest of the request is not needed (section 8.1).
-    this.send(encodeRstStream(stream.id, ErrorCode.noError));
-    this.rememberReset(stream.id);
-    this.closeStream(stream, false);
+    this.reset(stream, ErrorCode.noError);
   }
 
   /** Resets a stream that may no longer exist as an object. */

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 
 import { ErrorCode } from './frame.js';
+import { encodeHeaders } from './hpack.js';
 
 /** The reason a request body could not be read. */
 export type BodyFailure = 'too-large' | 'timeout' | 'aborted';
@@ -59,8 +60,6 @@ interface BodyReader {
   timer: NodeJS.Timeout;
 }
 
-type HeaderEncoder = (headers: ReadonlyArray<readonly [string, string]>) => Buffer;
-
 export class ServerStream extends EventEmitter {
   /** Bytes the peer may still send before it needs a WINDOW_UPDATE. */
   receiveWindow: number;
@@ -108,7 +107,6 @@ export class ServerStream extends EventEmitter {
     readonly headers: ReadonlyArray<readonly [string, string]>,
     initialWindows: { receive: number; send: number },
     private readonly owner: StreamOwner,
-    private readonly encodeHeaders: HeaderEncoder,
   ) {
     super();
     this.receiveWindow = initialWindows.receive;
@@ -158,7 +156,7 @@ export class ServerStream extends EventEmitter {
     const fields: Array<[string, string]> = [[':status', String(status)]];
     for (const [name, value] of Object.entries(headers)) fields.push([name.toLowerCase(), value]);
     if (endStream) this.localEnded = true;
-    this.owner.sendHeaders(this, this.encodeHeaders(fields), endStream);
+    this.owner.sendHeaders(this, encodeHeaders(fields), endStream);
   }
 
   /** Queues response data; `onWritten` runs once it is handed to the transport and written, or with an error when the stream closes first. */

@@ -5,7 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 
-import { formatIPAddress, parseIPAddress, unmapIPAddress } from '../../protocol/ip-address.js';
+import { formatIPAddress } from '../../protocol/ip-address.js';
+import { parseClientAddress } from '../source-address.js';
 
 export type ClientAddressOf = (request: IncomingMessage) => string;
 
@@ -31,14 +32,6 @@ export function clientAddressResolver(trustedProxies: readonly string[]): Client
  * address gives undefined.
  */
 function canonicalAddress(text: string): string | undefined {
-  let host = text.trim();
-  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
-  if (bracketed !== null) host = bracketed[1]!;
-  else if (/^[0-9.]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
-  host = host.replace(/%.*$/, '');
-  try {
-    return formatIPAddress(unmapIPAddress(parseIPAddress(host)));
-  } catch {
-    return undefined;
-  }
+  const bytes = parseClientAddress(text.trim());
+  return bytes === undefined ? undefined : formatIPAddress(bytes);
 }
