@@ -528,12 +528,12 @@ describe('ServerConnection request bodies', () => {
     expect(stream.aborted).toBe(false);
   });
 
-  it('credits held chunks past the limit when readBody comes late', async () => {
+  it('credits unread chunks past the limit on a late read', async () => {
     const client = connect();
     const stream = openStream(client, 1);
     // Four frames fill the whole initial stream window before any handler reads them.
-    const held = [FRAME_SIZE, FRAME_SIZE, FRAME_SIZE, DEFAULT_WINDOW_SIZE - 3 * FRAME_SIZE];
-    for (const size of held) client.send(dataFrame(1, Buffer.alloc(size)));
+    const frameSizes = [FRAME_SIZE, FRAME_SIZE, FRAME_SIZE, DEFAULT_WINDOW_SIZE - 3 * FRAME_SIZE];
+    for (const size of frameSizes) client.send(dataFrame(1, Buffer.alloc(size)));
     client.frames();
 
     const body = readBody(stream, 1_000);
@@ -1474,7 +1474,7 @@ describe('ServerConnection flood limits', () => {
 
   it('ignores trailers and data on a stream it reset', async () => {
     const client = connect();
-    const kept = openStream(client, 1);
+    const untouched = openStream(client, 1);
     const answered = openStream(client, 3);
     answered.respond(404);
     answered.end('not found\n');
@@ -1485,7 +1485,7 @@ describe('ServerConnection flood limits', () => {
 
     expect(client.frames()).toEqual([]);
     expect(client.protocolErrors).toEqual([]);
-    expect(kept.closed).toBe(false);
+    expect(untouched.closed).toBe(false);
   });
 
   it('resets a stream whose response waits for a window that never opens', async () => {

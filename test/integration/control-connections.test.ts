@@ -104,7 +104,7 @@ describe('control connection cap', () => {
 });
 
 describe('map streams that end early', () => {
-  it('leaves a node offline when its map request is reset as its body ends', async () => {
+  it('leaves the node offline after a late reset', async () => {
     const coordinator = await coordinatorWith({});
     const userId = coordinator.tailnet.createUser({ name: 'racer' }).id;
     const node = new FakeNode(coordinator.serverUrl, coordinator.noisePublicKey, 'racer');
